@@ -1,0 +1,38 @@
+"""pop3probe: a read-only POP3 client and poll engine, shared by the exporter and Home Assistant.
+
+Standard library only (plus `cryptography`), no Home Assistant imports, relative imports only:
+the Home Assistant integration ships this folder inside itself.
+"""
+
+from .backoff import Backoff
+from .errors import ErrorClass, Pop3Error
+from .models import (
+    PHASES,
+    AuthMechanism,
+    MailboxConfig,
+    MessageInfo,
+    PollSnapshot,
+    SecretSource,
+    TlsInfo,
+    TlsMode,
+)
+from .poll import poll_mailbox
+from .session import Transcript
+from .tracker import MessageTracker
+
+__all__ = [
+    "PHASES",
+    "AuthMechanism",
+    "Backoff",
+    "ErrorClass",
+    "MailboxConfig",
+    "MessageInfo",
+    "MessageTracker",
+    "PollSnapshot",
+    "Pop3Error",
+    "SecretSource",
+    "TlsInfo",
+    "TlsMode",
+    "Transcript",
+    "poll_mailbox",
+]

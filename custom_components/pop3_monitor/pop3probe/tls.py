@@ -1,0 +1,59 @@
+"""TLS contexts for the client and the facts users want about a server's certificate."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from datetime import UTC
+from pathlib import Path
+
+from cryptography import x509
+
+from .models import TlsInfo
+
+
+def client_context(*, verify: bool, ca_file: Path | None) -> ssl.SSLContext:
+    """Verification on by default; `verify=False` only when the configuration says so."""
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def inspection_context() -> ssl.SSLContext:
+    """For reading a certificate that failed verification: no trust, and no credentials follow."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _name(name: x509.Name) -> str:
+    return name.rfc4514_string()[:300]
+
+
+def describe_session(ssl_object: ssl.SSLObject, *, verified: bool) -> TlsInfo:
+    """Version, cipher and the leaf certificate's facts of an established TLS session."""
+    cipher = ssl_object.cipher()
+    der = ssl_object.getpeercert(binary_form=True)
+    not_after = None
+    subject = issuer = fingerprint = ""
+    if der:
+        fingerprint = hashlib.sha256(der).hexdigest()
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            not_after = cert.not_valid_after_utc.astimezone(UTC)
+            subject, issuer = _name(cert.subject), _name(cert.issuer)
+        except ValueError:
+            pass  # an unparsable certificate still has a fingerprint
+    return TlsInfo(
+        version=ssl_object.version() or "",
+        cipher=cipher[0] if cipher else "",
+        cert_not_after=not_after,
+        cert_subject=subject,
+        cert_issuer=issuer,
+        cert_sha256=fingerprint,
+        verified=verified,
+    )

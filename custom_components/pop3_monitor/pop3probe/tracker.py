@@ -1,0 +1,239 @@
+"""Which messages are new, without UIDL: identities from headers, and a cheap shortcut.
+
+POP3 numbers messages 1..n per session and our read-only poll may not use UIDL, so a message is
+identified by its headers (`headers.message_identity`). Fetching every message's headers at
+every poll would cost one `TOP` per message, so the tracker keeps the previous poll's sizes and
+identities: when the old size sequence is a prefix of the new one (mail only arrived at the end),
+and the last old message still carries the identity it had, only the tail needs `TOP`. Whenever
+that does not hold (another client deleted mail, the server renumbered, sizes changed), the
+unknown positions are re-identified by headers, newest first, at most `limit` per poll, and
+anything still unknown stays pending for the next poll. Each message is reported new once.
+
+The first poll sets the baseline: the mail already there is never reported new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .models import MessageInfo
+
+STATE_VERSION = 1
+MAX_REMEMBERED_REMOVED = 1000  # identities of removed mail kept, so a reappearance isn't new
+
+
+@dataclass(slots=True)
+class _Entry:
+    size: int
+    info: MessageInfo | None = None  # None: not identified yet
+    pending: bool = False  # identify it, and report it new if its identity is unseen
+    maybe_baseline: bool = False  # unknown mail that may predate the baseline (see plan)
+    arrived: int = 0  # the tracker's sequence number when it arrived (0: baseline)
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """What to fetch in this poll, made by `MessageTracker.plan` and consumed by `commit`."""
+
+    entries: tuple[_Entry, ...]
+    fetch: tuple[int, ...]  # message numbers to `TOP`, in the order they should be sent
+
+
+class MessageTracker:
+    """Remembers a mailbox between polls. Not thread-safe; one per mailbox."""
+
+    def __init__(self) -> None:
+        self._entries: list[_Entry] = []
+        self._removed: deque[str] = deque(maxlen=MAX_REMEMBERED_REMOVED)
+        self._sequence = 0  # successful polls so far
+        self._baseline_time: float | None = None  # when the first poll ran (Unix time)
+
+    # what a poll needs
+
+    @property
+    def initialized(self) -> bool:
+        return self._baseline_time is not None
+
+    def verification_number(self) -> int | None:
+        """The message number whose headers confirm the shortcut (the last known message)."""
+        if self._entries and self._entries[-1].info is not None:
+            return len(self._entries)
+        return None
+
+    def plan(self, sizes: Sequence[int], verified: MessageInfo | None, limit: int) -> PollPlan:
+        """Align the new LIST with what we knew, and choose which messages to `TOP`.
+
+        `verified` is the result of `TOP verification_number() 0` sent with LIST (None when it
+        was not sent or failed).
+        """
+        old = self._entries
+        if not self.initialized:
+            entries = [_Entry(size) for size in sizes]
+        elif self._shortcut_holds(sizes, verified):
+            entries = [dataclasses.replace(e) for e in old]
+            arrival = self._sequence + 1
+            entries += [_Entry(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
+        else:
+            entries = self._realign(sizes, verified)
+        if verified is not None and verified.number <= len(entries):
+            entry = entries[verified.number - 1]
+            if entry.info is None and entry.size == verified.size:
+                entry.info = verified  # identified for free; commit decides if it is new
+        return PollPlan(tuple(entries), tuple(self._choose(entries, limit)))
+
+    def _shortcut_holds(self, sizes: Sequence[int], verified: MessageInfo | None) -> bool:
+        old = self._entries
+        if len(old) > len(sizes) or any(e.size != s for e, s in zip(old, sizes, strict=False)):
+            return False
+        last = old[-1].info if old else None
+        return last is None or (verified is not None and verified.identity == last.identity)
+
+    def _realign(self, sizes: Sequence[int], verified: MessageInfo | None) -> list[_Entry]:
+        """The shortcut failed: keep what a common size prefix proves, re-identify the rest."""
+        old = self._entries
+        keep = 0
+        last = old[-1].info if old else None
+        # A different message where the last known one stood: the sizes prove nothing.
+        if last is None or verified is None or verified.identity == last.identity:
+            while keep < min(len(old), len(sizes)) and old[keep].size == sizes[keep]:
+                keep += 1
+        # Unidentified baseline mail may now sit anywhere: if some existed, an unseen identity
+        # dated before the baseline is old mail we never identified, not new mail.
+        baseline_unknown = any(e.info is None and not e.pending for e in old)
+        entries = [dataclasses.replace(e) for e in old[:keep]]
+        entries += [_Entry(s, pending=True, maybe_baseline=baseline_unknown) for s in sizes[keep:]]
+        return entries
+
+    @staticmethod
+    def _choose(entries: Sequence[_Entry], limit: int) -> list[int]:
+        """Pending messages newest first, then message 1 (the oldest date), then the rest."""
+        pending = [
+            n
+            for n in range(len(entries), 0, -1)
+            if entries[n - 1].info is None and entries[n - 1].pending
+        ]
+        baseline = [
+            n
+            for n in range(len(entries), 0, -1)
+            if entries[n - 1].info is None and not entries[n - 1].pending
+        ]
+        if 1 in baseline:
+            baseline.remove(1)
+            baseline.insert(0, 1)
+        return (pending + baseline)[: max(limit, 0)]
+
+    def commit(self, plan: PollPlan, fetched: Mapping[int, MessageInfo]) -> list[MessageInfo]:
+        """Apply a poll's results; returns the messages new in this poll, oldest first."""
+        sequence = self._sequence + 1
+        seen = self._seen_identities()
+        arrived_before = {e.info.identity: e.arrived for e in self._entries if e.info}
+        entries = list(plan.entries)
+        new: list[MessageInfo] = []
+        for number, entry in enumerate(entries, start=1):
+            info = fetched.get(number) or entry.info
+            if info is None:
+                continue
+            if info.number != number or info.size != entry.size:
+                info = dataclasses.replace(info, number=number, size=entry.size)
+            entry.info = info
+            if not entry.pending:
+                continue
+            entry.pending = False
+            if info.identity in seen:
+                entry.arrived = arrived_before.get(info.identity, entry.arrived)
+            elif entry.maybe_baseline and self._predates_baseline(info):
+                entry.arrived = 0
+            elif self.initialized:
+                entry.arrived = entry.arrived or sequence
+                new.append(info)
+            seen.add(info.identity)
+            entry.maybe_baseline = False
+        present = {e.info.identity for e in entries if e.info}
+        if not any(e.info is None for e in entries):
+            self._removed.extend(
+                e.info.identity for e in self._entries if e.info and e.info.identity not in present
+            )
+        self._entries = entries
+        self._sequence = sequence
+        if self._baseline_time is None:
+            self._baseline_time = time.time()
+        return new
+
+    def _seen_identities(self) -> set[str]:
+        return {e.info.identity for e in self._entries if e.info} | set(self._removed)
+
+    def _predates_baseline(self, info: MessageInfo) -> bool:
+        assert self._baseline_time is not None
+        return info.date is not None and info.date.timestamp() <= self._baseline_time
+
+    # what front ends read
+
+    @property
+    def known_messages(self) -> tuple[MessageInfo, ...]:
+        return tuple(e.info for e in self._entries if e.info is not None)
+
+    def mark(self) -> int:
+        """A bookmark: everything that arrived up to now counts as acknowledged (read)."""
+        return self._sequence
+
+    def arrived_since(self, mark: int) -> int:
+        """How many messages still on the server arrived after `mark`."""
+        return sum(1 for e in self._entries if e.arrived > mark)
+
+    # persistence
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": STATE_VERSION,
+            "sequence": self._sequence,
+            "baseline_time": self._baseline_time,
+            "removed": list(self._removed),
+            "entries": [
+                {
+                    "size": e.size,
+                    "pending": e.pending,
+                    "maybe_baseline": e.maybe_baseline,
+                    "arrived": e.arrived,
+                    "info": e.info.to_json() if e.info else None,
+                }
+                for e in self._entries
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> MessageTracker:
+        """Restore a tracker; raises ValueError on a state it cannot read."""
+        try:
+            if data.get("version") != STATE_VERSION:
+                raise ValueError(f"unknown tracker state version {data.get('version')!r}")
+            tracker = cls()
+            tracker._sequence = int(str(data["sequence"]))
+            baseline = data.get("baseline_time")
+            tracker._baseline_time = float(str(baseline)) if baseline is not None else None
+            tracker._removed.extend(str(i) for i in _as_list(data.get("removed", [])))
+            for raw in _as_list(data["entries"]):
+                if not isinstance(raw, Mapping):
+                    raise ValueError("tracker entry is not an object")
+                info = raw.get("info")
+                tracker._entries.append(
+                    _Entry(
+                        size=int(str(raw["size"])),
+                        info=MessageInfo.from_json(info) if isinstance(info, Mapping) else None,
+                        pending=bool(raw.get("pending")),
+                        maybe_baseline=bool(raw.get("maybe_baseline")),
+                        arrived=int(str(raw.get("arrived", 0))),
+                    )
+                )
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"malformed tracker state: {err!r}") from None
+        return tracker
+
+
+def _as_list(value: object) -> Iterable[object]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list in tracker state")
+    return value
