@@ -1,0 +1,89 @@
+"""The running exporter: the current configuration, its scheduler, and the metrics registry.
+
+Reload lives here so SIGHUP and POST /-/reload behave the same: a new configuration is fully
+validated before anything changes, and a bad one leaves the old one polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from .collector import SelfMetrics, SnapshotCollector
+from .config import ConfigError, ExporterConfig, load_config
+from .scheduler import START_SPREAD_LIMIT, PollFunction, Scheduler
+from .sharding import Shard
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Exporter:
+    def __init__(
+        self,
+        config: ExporterConfig,
+        *,
+        config_path: Path | None = None,
+        shard: Shard | None = None,
+        poll: PollFunction | None = None,
+        start_spread: float = START_SPREAD_LIMIT,
+    ) -> None:
+        self.config_path = config_path
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.self_metrics = SelfMetrics(self.registry)
+        extra = {"poll": poll} if poll is not None else {}
+        self.scheduler = Scheduler(
+            config,
+            shard=shard,
+            on_poll=self.self_metrics.observe,
+            start_spread=start_spread,
+            **extra,
+        )
+        self.registry.register(SnapshotCollector(self.scheduler.states))
+        self.reload_ok = True
+        self.ready = False
+        self.self_metrics.reload_successful.set(1)
+        self.self_metrics.reload_timestamp.set(time.time())
+
+    @property
+    def config(self) -> ExporterConfig:
+        return self.scheduler.config
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+        self.ready = True
+        _LOGGER.info(
+            "polling %d of %d configured mailboxes%s",
+            len(self.scheduler.states()),
+            len(self.config.mailboxes),
+            f" (shard {self.scheduler.shard})" if self.scheduler.shard else "",
+        )
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.scheduler.stop()
+
+    async def reload(self) -> ConfigError | None:
+        """Re-read the config file. On error keep the old config and return the error."""
+        if self.config_path is None:
+            error = ConfigError("", "no configuration file to reload (demo mode)")
+            self._reload_failed(error)
+            return error
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as error:
+            self._reload_failed(error)
+            return error
+        await self.scheduler.apply(config)
+        self.reload_ok = True
+        self.self_metrics.reload_successful.set(1)
+        self.self_metrics.reload_timestamp.set(time.time())
+        _LOGGER.info("configuration reloaded: %d mailboxes", len(config.mailboxes))
+        return None
+
+    def _reload_failed(self, error: ConfigError) -> None:
+        self.reload_ok = False
+        self.self_metrics.reload_successful.set(0)
+        _LOGGER.error("reload failed, keeping the old configuration: %s", error)
