@@ -29,9 +29,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool")
     if binary is None:
         pytest.fail("promtool is not installed: run scripts/setup-system")
-    return subprocess.run(
-        [binary, *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def alert_rules() -> list[dict[str, object]]:
