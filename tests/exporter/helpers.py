@@ -1,0 +1,219 @@
+"""Start a real `pop3-exporter` process for end-to-end tests (reused by tests/dashboards).
+
+from tests.exporter.helpers import mailbox_entry, running_exporter
+
+config = {"mailboxes": [mailbox_entry("work", dovecot, user)]}
+with running_exporter(config, tmp_path) as exporter:
+    text = exporter.get("/metrics").text
+    exporter.wait_for_metric('pop3_up{mailbox="work"}', lambda v: v == 1)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.fixtures.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def exporter_command() -> list[str]:
+    """The installed console script (next to this Python), else `python -m`."""
+    script = Path(sys.executable).with_name("pop3-exporter")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("pop3-exporter")
+    return [found] if found else [sys.executable, "-m", "pop3_exporter.cli"]
+
+
+def mailbox_entry(name: str, dovecot: Any, user: Any, **settings: Any) -> dict[str, Any]:
+    """A config entry for a DovecotUser on the harness's Dovecot, over POP3S with its CA."""
+    entry: dict[str, Any] = {
+        "name": name,
+        "host": dovecot.host,
+        "port": dovecot.pop3s_port,
+        "username": user.username,
+        "password": user.password,
+        "ca_file": str(dovecot.ca_file),
+        "interval": 2,
+        "timeout": 2,
+    }
+    entry.update(settings)
+    return entry
+
+
+@dataclass
+class Response:
+    status: int
+    text: str
+    headers: Mapping[str, str]
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """`name{labels}` -> value, for the samples of an exposition (labels as printed)."""
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        samples[key] = float(value)
+    return samples
+
+
+def series(samples: Mapping[str, float], metric: str) -> dict[str, float]:
+    """The samples of one metric name (any labels)."""
+    pattern = re.compile(rf"^{re.escape(metric)}(\{{|$)")
+    return {k: v for k, v in samples.items() if pattern.match(k)}
+
+
+class ExporterProcess:
+    def __init__(
+        self, process: subprocess.Popen[bytes], port: int, log_path: Path, config_path: Path
+    ) -> None:
+        self.process = process
+        self.port = port
+        self.log_path = log_path
+        self.config_path = config_path
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def get(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Response:
+        request = urllib.request.Request(
+            self.url + path, method=method, headers=dict(headers or {})
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 (loopback)
+                return Response(reply.status, reply.read().decode(), dict(reply.headers))
+        except urllib.error.HTTPError as err:
+            return Response(err.code, err.read().decode(), dict(err.headers))
+
+    def metrics(self) -> dict[str, float]:
+        return parse_metrics(self.get("/metrics").text)
+
+    def wait_for(
+        self, condition: Callable[[dict[str, float]], bool], *, timeout: float = 20.0
+    ) -> dict[str, float]:
+        """Poll /metrics until `condition(samples)` holds; fail with the last samples after `timeout`."""
+        deadline = time.monotonic() + timeout
+        samples: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"exporter exited with {self.process.returncode}:\n{self.log}")
+            samples = self.metrics()
+            if condition(samples):
+                return samples
+            time.sleep(0.2)
+        pop3 = {k: v for k, v in samples.items() if k.startswith("pop3_") and "_bucket" not in k}
+        raise AssertionError(
+            f"condition not met within {timeout}s; last pop3 samples: {pop3}\nlog:\n{self.log}"
+        )
+
+    def wait_for_metric(
+        self, key: str, check: Callable[[float], bool] = lambda v: True, *, timeout: float = 20.0
+    ) -> float:
+        samples = self.wait_for(lambda s: key in s and check(s[key]), timeout=timeout)
+        return samples[key]
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL after `timeout`. Returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_exporter(
+    config: Mapping[str, Any] | str | Path,
+    directory: Path,
+    *,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    log_level: str = "debug",
+    ready_timeout: float = 20.0,
+) -> ExporterProcess:
+    """Write the config (a dict, YAML text, or an existing file), start the exporter on a free
+    loopback port and wait until /-/ready answers. Call `.stop()` (or use `running_exporter`)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(config, Path):
+        config_path = config
+    else:
+        config_path = directory / f"exporter-{time.monotonic_ns()}.yml"
+        text = config if isinstance(config, str) else yaml.safe_dump(dict(config), sort_keys=False)
+        config_path.write_text(text)
+    port = free_port()
+    log_path = directory / f"exporter-{port}.log"
+    command = [
+        *exporter_command(),
+        "--config",
+        str(config_path),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        log_level,
+        *args,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {}), "PYTHONWARNINGS": "default"},
+            cwd=REPO,
+        )
+    exporter = ExporterProcess(process, port, log_path, config_path)
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"exporter exited with {process.returncode}:\n{exporter.log}")
+        try:
+            if exporter.get("/-/ready", timeout=2).status == 200:
+                return exporter
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            exporter.stop()
+            raise RuntimeError(f"exporter not ready after {ready_timeout}s:\n{exporter.log}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def running_exporter(
+    config: Mapping[str, Any] | str | Path, directory: Path, **kwargs: Any
+) -> Iterator[ExporterProcess]:
+    exporter = start_exporter(config, directory, **kwargs)
+    try:
+        yield exporter
+    finally:
+        exporter.stop()
