@@ -53,7 +53,7 @@ def substitute(expr: str, mailboxes: list[str]) -> str:
     """The query as Grafana sends it with these mailboxes selected."""
     values = {
         **BUILTIN_VARIABLES,
-        "mailbox": "(" + "|".join(re.escape(name) for name in mailboxes) + ")",
+        "mailbox": "(" + "|".join(_grafana_regex_escape(name) for name in mailboxes) + ")",
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -63,3 +63,9 @@ def substitute(expr: str, mailboxes: list[str]) -> str:
         return values[name]
 
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", fill, expr)
+
+
+def _grafana_regex_escape(value: str) -> str:
+    """As Grafana escapes a variable value inside a PromQL regex string: a doubled backslash
+    before each regex metacharacter (the PromQL string literal then yields one)."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\\\1", value)
