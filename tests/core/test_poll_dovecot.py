@@ -68,7 +68,8 @@ async def test_stls_poll_reports_the_same_as_pop3s(
     assert upgraded.error is ErrorClass.OK, upgraded.error_text
     assert (upgraded.messages, upgraded.size_bytes) == (implicit.messages, implicit.size_bytes)
     assert [m.subject for m in upgraded.known_messages] == ["over STLS"]
-    assert upgraded.tls is not None and upgraded.tls.version.startswith("TLSv1")
+    assert upgraded.tls is not None
+    assert upgraded.tls.version.startswith("TLSv1")
 
 
 async def test_tls_facts_describe_the_server_certificate(
@@ -82,8 +83,9 @@ async def test_tls_facts_describe_the_server_certificate(
     assert snapshot.tls.cert_sha256 == hashlib.sha256(der).hexdigest()
     assert snapshot.tls.verified
     assert snapshot.tls.cipher
-    assert snapshot.tls.cert_not_after is not None and snapshot.tls.cert_not_after.year >= 2027
-    assert "trustme" in snapshot.tls.cert_issuer.lower() or snapshot.tls.cert_issuer
+    assert snapshot.tls.cert_not_after is not None
+    assert snapshot.tls.cert_not_after.year >= 2027
+    assert "O=trustme" in snapshot.tls.cert_issuer
     assert {"TOP", "SASL", "PIPELINING", "USER"} <= snapshot.capabilities
     assert set(snapshot.phase_durations) >= {"connect", "tls", "greeting", "capa", "auth", "stat"}
 
@@ -104,7 +106,8 @@ async def test_mail_delivered_between_polls_is_new_exactly_once(
     assert [m.subject for m in second.new_messages] == ["arrived 1", "arrived 2"]
     assert [m.number for m in second.new_messages] == [2, 3]
     assert third.new_messages == ()
-    assert second.newest_message is not None and second.newest_message.subject == "arrived 2"
+    assert second.newest_message is not None
+    assert second.newest_message.subject == "arrived 2"
 
 
 def _imap_delete(dovecot: DovecotServer, user: DovecotUser, subject: str) -> None:
@@ -170,7 +173,8 @@ async def test_steady_state_poll_of_a_large_mailbox_sends_top_only_for_new_mail(
     config = dataclasses.replace(mailbox_config, max_headers_per_poll=2000, timeout=60)
     tracker = MessageTracker()
     baseline = await poll_mailbox(config, tracker)
-    assert baseline.messages == 2000 and len(baseline.known_messages) == 2000
+    assert baseline.messages == 2000
+    assert len(baseline.known_messages) == 2000
 
     quiet = Transcript()
     await poll_mailbox(config, tracker, transcript=quiet)
