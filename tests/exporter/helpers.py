@@ -103,7 +103,7 @@ class ExporterProcess:
         headers: Mapping[str, str] | None = None,
         timeout: float = 30,
     ) -> Response:
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (our own loopback URL)
             self.url + path, method=method, headers=dict(headers or {})
         )
         try:
@@ -118,7 +118,7 @@ class ExporterProcess:
     def wait_for(
         self, condition: Callable[[dict[str, float]], bool], *, timeout: float = 20.0
     ) -> dict[str, float]:
-        """Poll /metrics until `condition(samples)` holds; fail with the last samples after `timeout`."""
+        """Poll /metrics until `condition(samples)` holds; fail with the last samples."""
         deadline = time.monotonic() + timeout
         samples: dict[str, float] = {}
         while time.monotonic() < deadline:
