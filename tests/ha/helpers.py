@@ -1,0 +1,86 @@
+"""Small helpers for the Home Assistant tests: entry data, driving polls, finding entities."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.pop3_monitor.const import DOMAIN
+from tests.fixtures.dovecot import DovecotServer, DovecotUser
+
+
+def entry_data(
+    dovecot: DovecotServer,
+    user: DovecotUser,
+    *,
+    tls_mode: str = "implicit",
+    port: int | None = None,
+    password: str | None = None,
+) -> dict[str, Any]:
+    """What the config flow stores for a mailbox on the test Dovecot."""
+    default_port = dovecot.pop3s_port if tls_mode == "implicit" else dovecot.pop3_port
+    return {
+        "host": dovecot.host,
+        "port": port or default_port,
+        "tls_mode": tls_mode,
+        "username": user.username,
+        "password": password or user.password,
+    }
+
+
+def unique_id(data: dict[str, Any]) -> str:
+    return f"{data['username']}@{data['host']}:{data['port']}".lower()
+
+
+async def next_poll(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, interval: timedelta
+) -> None:
+    """Let the poll interval pass and wait until the poll it triggers has finished."""
+    freezer.tick(interval)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
+def entity_id(hass: HomeAssistant, entry_id: str, key: str) -> str:
+    """The entity id of one of an entry's entities, by description key (ids derive from names)."""
+    registry = er.async_get(hass)
+    platform_of = {
+        "connectivity": "binary_sensor",
+        "new_message": "event",
+        "check_now": "button",
+        "mark_as_read": "button",
+    }
+    found = registry.async_get_entity_id(
+        platform_of.get(key, "sensor"), DOMAIN, f"{entry_id}_{key}"
+    )
+    assert found, f"no entity {key} for entry {entry_id}"
+    return found
+
+
+def open_connections(ports: set[int]) -> int:
+    """TCP connections this process holds open to any of `ports` (from /proc, IPv4 loopback).
+
+    Closed sockets vanish from our file descriptors at once, whatever TIME_WAIT the kernel keeps.
+    """
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port in ports and fields[9] in inodes:
+            count += 1
+    return count

@@ -1,0 +1,58 @@
+"""translations/en.json is strings.json with Home Assistant's `[%key:...%]` references resolved.
+
+Home Assistant resolves those references only for its own integrations (at build time); a custom
+integration must ship them resolved. Regenerate after editing strings.json with
+`.venv-ha/bin/python -m tests.ha.test_translations`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import homeassistant
+
+from custom_components.pop3_monitor.const import DOMAIN
+
+INTEGRATION = Path(__file__).parents[2] / "custom_components" / DOMAIN
+REFERENCE = re.compile(r"\[%key:([a-z0-9_:]+)%\]")
+
+
+def _lookup(tree: dict[str, Any], path: str) -> str:
+    node: Any = tree
+    for part in path.split("::"):
+        node = node[part]
+    assert isinstance(node, str), path
+    return node
+
+
+def resolved_strings() -> dict[str, Any]:
+    strings = json.loads((INTEGRATION / "strings.json").read_text())
+    core = json.loads((Path(homeassistant.__file__).parent / "strings.json").read_text())
+    roots = {"common": core["common"], "component": {DOMAIN: strings}}
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: resolve(item) for key, item in value.items()}
+        if isinstance(value, str):
+            while match := REFERENCE.search(value):
+                value = value.replace(match.group(0), _lookup(roots, match.group(1)))
+            return value
+        return value
+
+    return resolve(strings)  # type: ignore[no-any-return]
+
+
+def test_english_translation_is_strings_json_resolved() -> None:
+    """The UI shows exactly the texts written in strings.json, with no `[%key:` left over."""
+    english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
+    assert english == resolved_strings()
+    assert "[%key:" not in json.dumps(english)
+
+
+if __name__ == "__main__":
+    (INTEGRATION / "translations" / "en.json").write_text(
+        json.dumps(resolved_strings(), indent=2, ensure_ascii=False) + "\n"
+    )
