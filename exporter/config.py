@@ -29,6 +29,7 @@ DEFAULT_MAX_CONNECTIONS_PER_SERVER = 2
 MIN_INTERVAL = 1.0
 MAX_TIMEOUT = 600.0
 
+SECRET_KEYS = ("password", "password_file", "password_env")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 _DURATION_PATTERN = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -195,26 +196,22 @@ _SETTINGS: dict[Any, Any] = {
     vol.Optional("max_headers_per_poll"): _strict_int(1, 10000),
 }
 
-_SECRET_MSG = "give only one of password, password_file, password_env"  # noqa: S105
-
 MAILBOX_SCHEMA = vol.Schema(
     {
         vol.Required("name"): _mailbox_name,
-        vol.Exclusive("password", "secret", msg=_SECRET_MSG): _text,
-        vol.Exclusive("password_file", "secret", msg=_SECRET_MSG): _existing_file,
-        vol.Exclusive("password_env", "secret", msg=_SECRET_MSG): _env_name,
+        vol.Optional("password"): _text,
+        vol.Optional("password_file"): _existing_file,
+        vol.Optional("password_env"): _env_name,
         **_SETTINGS,
     },
     extra=vol.PREVENT_EXTRA,
 )
 
-_TLS_MSG = "tls_cert_file and tls_key_file go together"
-
 WEB_SCHEMA = vol.Schema(
     {
         vol.Optional("basic_auth_users"): vol.Schema({_text: _password_hash}),
-        vol.Inclusive("tls_cert_file", "tls", msg=_TLS_MSG): _existing_file,
-        vol.Inclusive("tls_key_file", "tls", msg=_TLS_MSG): _existing_file,
+        vol.Optional("tls_cert_file"): _existing_file,
+        vol.Optional("tls_key_file"): _existing_file,
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -240,6 +237,7 @@ _REASONS = {
     "required key not provided": "required key missing",
     "expected list": "expected a list",
     "expected dict": "expected a mapping",
+    "expected a dictionary": "expected a mapping",
     "length of value must be at least 1": "must not be empty",
 }
 
@@ -313,6 +311,9 @@ def build_config(raw: Any) -> ExporterConfig:
         mailboxes.append(_build_mailbox(where, {**defaults, **entry}))
 
     web_raw: dict[str, Any] = data.get("web", {})
+    for key, other in (("tls_cert_file", "tls_key_file"), ("tls_key_file", "tls_cert_file")):
+        if key in web_raw and other not in web_raw:
+            raise ConfigError(f"web.{other}", f"required together with {key}")
     web = WebSettings(
         basic_auth_users=dict(web_raw.get("basic_auth_users", {})),
         tls_cert_file=web_raw.get("tls_cert_file"),
@@ -372,6 +373,12 @@ def _build_mailbox(where: str, merged: Mapping[str, Any]) -> MailboxSettings:
 
 
 def _secret_source(where: str, merged: Mapping[str, Any]) -> SecretSource:
+    given = [key for key in SECRET_KEYS if key in merged]
+    if len(given) > 1:
+        raise ConfigError(
+            f"{where}.{given[1]}",
+            f"conflicts with {given[0]}: give only one of {', '.join(SECRET_KEYS)}",
+        )
     if "password" in merged:
         return SecretSource(value=merged["password"])
     if "password_file" in merged:
