@@ -1,6 +1,6 @@
-"""The real processes of the end-to-end test: pop3-exporter and Prometheus, on loopback only.
+"""A real Prometheus for the end-to-end test (the exporter comes from tests/exporter/helpers.py).
 
-Each is started in its own process group and ended by its pid, so a failed test leaves nothing
+It runs in its own process group and is ended by its pid, so a failed test leaves nothing
 running. Waiting is always on a condition with a deadline, never a fixed sleep.
 """
 
@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -87,13 +86,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def exporter_argv(config: Path, port: int) -> list[str]:
-    """The installed console script, as users run it."""
-    script = Path(sys.executable).with_name("pop3-exporter")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "pop3_exporter.cli"]
-    return [*command, "--config", str(config), "--web.listen-address", f"127.0.0.1:{port}"]
 
 
 def prometheus_argv(config: Path, data: Path, port: int) -> list[str]:

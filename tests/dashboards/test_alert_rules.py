@@ -12,6 +12,7 @@ import yaml
 RULES_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
 ALERTS = RULES_DIR / "alerts.yml"
 ALERTS_TEST = RULES_DIR / "alerts_test.yml"
+EXAMPLE_CONFIG = RULES_DIR / "prometheus.example.yml"
 
 EXPECTED_ALERTS = {
     "Pop3MailboxDown",
@@ -47,6 +48,13 @@ def test_promtool_unit_tests_pass() -> None:
     result = promtool("test", "rules", str(ALERTS_TEST))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_promtool_accepts_the_example_prometheus_config_and_its_rule_file() -> None:
+    result = promtool("check", "config", str(EXAMPLE_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout
+    assert f"SUCCESS: {len(EXPECTED_ALERTS)} rules found" in result.stdout
 
 
 def test_the_issue_s_alerts_are_all_there_with_summary_description_and_runbook() -> None:

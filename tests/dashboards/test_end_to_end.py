@@ -18,13 +18,8 @@ import pytest
 import yaml
 
 from tests.dashboards.dashboard_queries import load_dashboard, panel_queries, substitute
-from tests.dashboards.stack import (
-    PrometheusAPI,
-    exporter_argv,
-    prometheus_argv,
-    running,
-    wait_until,
-)
+from tests.dashboards.stack import PrometheusAPI, prometheus_argv, running, wait_until
+from tests.exporter.helpers import running_exporter
 from tests.fixtures.dovecot import DovecotServer
 from tests.fixtures.ports import free_port
 
@@ -129,28 +124,19 @@ def stack(dovecot: DovecotServer, tmp_path_factory: pytest.TempPathFactory) -> I
     root = tmp_path_factory.mktemp("e2e")
     secrets = root / "secrets"
     secrets.mkdir()
-    exporter_yml = root / "pop3-exporter.yml"
-    exporter_yml.write_text(yaml.safe_dump(exporter_config(dovecot, secrets)))
-    exporter_port = free_port()
-    exporter_address = f"127.0.0.1:{exporter_port}"
-    rules = root / "alerts.yml"
-    rules.write_text(yaml.safe_dump(shortened_rules()))
-    prometheus_yml = root / "prometheus.yml"
-    prometheus_yml.write_text(yaml.safe_dump(prometheus_config(exporter_address, rules)))
-    prometheus_port = free_port()
-    with (
-        running(
-            exporter_argv(exporter_yml, exporter_port),
-            port=exporter_port,
-            log=root / "exporter.log",
-        ),
-        running(
+    with running_exporter(exporter_config(dovecot, secrets), root, log_level="info") as exporter:
+        exporter_address = f"127.0.0.1:{exporter.port}"
+        rules = root / "alerts.yml"
+        rules.write_text(yaml.safe_dump(shortened_rules()))
+        prometheus_yml = root / "prometheus.yml"
+        prometheus_yml.write_text(yaml.safe_dump(prometheus_config(exporter_address, rules)))
+        prometheus_port = free_port()
+        with running(
             prometheus_argv(prometheus_yml, root / "tsdb", prometheus_port),
             port=prometheus_port,
             log=root / "prometheus.log",
-        ),
-    ):
-        yield Stack(PrometheusAPI(prometheus_port), exporter_address, root)
+        ):
+            yield Stack(PrometheusAPI(prometheus_port), exporter_address, root)
 
 
 def test_both_example_scrape_jobs_reach_the_exporter(stack: Stack) -> None:
