@@ -3,11 +3,11 @@
 POP3 numbers messages 1..n per session and our read-only poll may not use UIDL, so a message is
 identified by its headers (`headers.message_identity`). Fetching every message's headers at
 every poll would cost one `TOP` per message, so the tracker keeps the previous poll's sizes and
-identities: when the old size sequence is a prefix of the new one (mail only arrived at the end),
-and the last old message still carries the identity it had, only the tail needs `TOP`. Whenever
-that does not hold (another client deleted mail, the server renumbered, sizes changed), the
-unknown positions are re-identified by headers, newest first, at most `limit` per poll, and
-anything still unknown stays pending for the next poll. Each message is reported new once.
+identities: when the last known message still stands at its number (one `TOP`, pipelined with
+LIST, proves it) mail only arrived at the end, so only the tail and any resized message need
+`TOP`. Whenever that does not hold (another client deleted mail, the server renumbered), every
+position is re-identified by headers, newest first, at most `limit` per poll; anything still
+unknown stays pending for the next poll. Each message is reported new once.
 
 The first poll sets the baseline: the mail already there is never reported new.
 """
@@ -49,6 +49,8 @@ class MessageTracker:
     def __init__(self) -> None:
         self._entries: list[_Entry] = []
         self._removed: deque[str] = deque(maxlen=MAX_REMEMBERED_REMOVED)
+        # Identities known before a renumbering and not placed again yet, with their arrival.
+        self._unplaced: dict[str, int] = {}
         self._sequence = 0  # successful polls so far
         self._baseline_time: float | None = None  # when the first poll ran (Unix time)
 
@@ -59,9 +61,10 @@ class MessageTracker:
         return self._baseline_time is not None
 
     def verification_number(self) -> int | None:
-        """The message number whose headers confirm the shortcut (the last known message)."""
-        if self._entries and self._entries[-1].info is not None:
-            return len(self._entries)
+        """The message number whose headers prove nothing moved: the last identified message."""
+        for number in range(len(self._entries), 0, -1):
+            if self._entries[number - 1].info is not None:
+                return number
         return None
 
     def plan(self, sizes: Sequence[int], verified: MessageInfo | None, limit: int) -> PollPlan:
@@ -71,42 +74,50 @@ class MessageTracker:
         was not sent or failed).
         """
         old = self._entries
+        # While some old mail is unidentified, any position that turns unknown may hold it: such
+        # positions are judged by date (see commit) instead of being reported new outright.
+        baseline_unknown = any(self._maybe_baseline(e) for e in old)
         if not self.initialized:
             entries = [_Entry(size) for size in sizes]
-        elif self._shortcut_holds(sizes, verified):
-            entries = [dataclasses.replace(e) for e in old]
+        elif self._anchored(sizes, verified):
+            # Nothing before the last identified message moved: keep identities where the size
+            # is unchanged, re-identify resized ones (a server adding status headers), and the
+            # tail is new mail.
+            entries = [
+                dataclasses.replace(e)
+                if e.size == size
+                else _Entry(size, pending=True, maybe_baseline=baseline_unknown)
+                for e, size in zip(old, sizes, strict=False)
+            ]
             arrival = self._sequence + 1
             entries += [_Entry(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
         else:
-            entries = self._realign(sizes, verified)
+            # Mail was deleted or renumbered: every position is unknown until its headers say
+            # what it is. Identities we knew stay "seen" meanwhile, so none is reported again.
+            entries = [_Entry(s, pending=True, maybe_baseline=baseline_unknown) for s in sizes]
         if verified is not None and verified.number <= len(entries):
             entry = entries[verified.number - 1]
             if entry.info is None and entry.size == verified.size:
                 entry.info = verified  # identified for free; commit decides if it is new
         return PollPlan(tuple(entries), tuple(self._choose(entries, limit)))
 
-    def _shortcut_holds(self, sizes: Sequence[int], verified: MessageInfo | None) -> bool:
+    def _anchored(self, sizes: Sequence[int], verified: MessageInfo | None) -> bool:
+        """True when the old messages still hold their numbers (the common case: mail only
+        arrived, at the end). Proven by re-reading the last identified message's headers where
+        it stood; with none identified yet, by an unchanged size sequence."""
         old = self._entries
-        if len(old) > len(sizes) or any(e.size != s for e, s in zip(old, sizes, strict=False)):
+        if len(old) > len(sizes):
             return False
-        last = old[-1].info if old else None
-        return last is None or (verified is not None and verified.identity == last.identity)
+        anchor = self.verification_number()
+        if anchor is None:
+            return all(e.size == s for e, s in zip(old, sizes, strict=False))
+        expected = old[anchor - 1].info
+        assert expected is not None
+        return verified is not None and verified.identity == expected.identity
 
-    def _realign(self, sizes: Sequence[int], verified: MessageInfo | None) -> list[_Entry]:
-        """The shortcut failed: keep what a common size prefix proves, re-identify the rest."""
-        old = self._entries
-        keep = 0
-        last = old[-1].info if old else None
-        # A different message where the last known one stood: the sizes prove nothing.
-        if last is None or verified is None or verified.identity == last.identity:
-            while keep < min(len(old), len(sizes)) and old[keep].size == sizes[keep]:
-                keep += 1
-        # Unidentified baseline mail may now sit anywhere: if some existed, an unseen identity
-        # dated before the baseline is old mail we never identified, not new mail.
-        baseline_unknown = any(e.info is None and not e.pending for e in old)
-        entries = [dataclasses.replace(e) for e in old[:keep]]
-        entries += [_Entry(s, pending=True, maybe_baseline=baseline_unknown) for s in sizes[keep:]]
-        return entries
+    @staticmethod
+    def _maybe_baseline(entry: _Entry) -> bool:
+        return entry.info is None and (not entry.pending or entry.maybe_baseline)
 
     @staticmethod
     def _choose(entries: Sequence[_Entry], limit: int) -> list[int]:
@@ -129,8 +140,9 @@ class MessageTracker:
     def commit(self, plan: PollPlan, fetched: Mapping[int, MessageInfo]) -> list[MessageInfo]:
         """Apply a poll's results; returns the messages new in this poll, oldest first."""
         sequence = self._sequence + 1
-        seen = self._seen_identities()
-        arrived_before = {e.info.identity: e.arrived for e in self._entries if e.info}
+        known = dict(self._unplaced)
+        known.update((e.info.identity, e.arrived) for e in self._entries if e.info)
+        seen = known.keys() | set(self._removed)
         entries = list(plan.entries)
         new: list[MessageInfo] = []
         for number, entry in enumerate(entries, start=1):
@@ -144,27 +156,26 @@ class MessageTracker:
                 continue
             entry.pending = False
             if info.identity in seen:
-                entry.arrived = arrived_before.get(info.identity, entry.arrived)
+                entry.arrived = known.get(info.identity, entry.arrived)
             elif entry.maybe_baseline and self._predates_baseline(info):
                 entry.arrived = 0
             elif self.initialized:
                 entry.arrived = entry.arrived or sequence
                 new.append(info)
-            seen.add(info.identity)
+                seen.add(info.identity)
             entry.maybe_baseline = False
         present = {e.info.identity for e in entries if e.info}
-        if not any(e.info is None for e in entries):
-            self._removed.extend(
-                e.info.identity for e in self._entries if e.info and e.info.identity not in present
-            )
+        missing = {i: a for i, a in known.items() if i not in present}
+        if any(e.info is None for e in entries):
+            self._unplaced = missing  # may still be among the unidentified positions
+        else:
+            self._removed.extend(missing)
+            self._unplaced = {}
         self._entries = entries
         self._sequence = sequence
         if self._baseline_time is None:
             self._baseline_time = time.time()
         return new
-
-    def _seen_identities(self) -> set[str]:
-        return {e.info.identity for e in self._entries if e.info} | set(self._removed)
 
     def _predates_baseline(self, info: MessageInfo) -> bool:
         assert self._baseline_time is not None
@@ -192,6 +203,7 @@ class MessageTracker:
             "sequence": self._sequence,
             "baseline_time": self._baseline_time,
             "removed": list(self._removed),
+            "unplaced": self._unplaced,
             "entries": [
                 {
                     "size": e.size,
@@ -215,6 +227,10 @@ class MessageTracker:
             baseline = data.get("baseline_time")
             tracker._baseline_time = float(str(baseline)) if baseline is not None else None
             tracker._removed.extend(str(i) for i in _as_list(data.get("removed", [])))
+            unplaced = data.get("unplaced", {})
+            if not isinstance(unplaced, Mapping):
+                raise ValueError("malformed tracker state: unplaced")
+            tracker._unplaced = {str(k): int(str(v)) for k, v in unplaced.items()}
             for raw in _as_list(data["entries"]):
                 if not isinstance(raw, Mapping):
                     raise ValueError("tracker entry is not an object")
