@@ -10,6 +10,7 @@ with running_exporter(config, tmp_path) as exporter:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -217,3 +218,97 @@ def running_exporter(
         yield exporter
     finally:
         exporter.stop()
+
+
+class PrometheusProcess:
+    """A real Prometheus (Debian package) on a free loopback port with a temp TSDB."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def query(self, expression: str) -> list[dict[str, Any]]:
+        """Instant query; the result vector (each item has 'metric' and 'value')."""
+        from urllib.parse import urlencode
+
+        url = f"{self.url}/api/v1/query?{urlencode({'query': expression})}"
+        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (loopback)
+            body = json.loads(reply.read())
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def wait_for_query(
+        self,
+        expression: str,
+        condition: Callable[[list[dict[str, Any]]], bool],
+        *,
+        timeout: float = 40.0,
+    ) -> list[dict[str, Any]]:
+        """Query until `condition(result)` holds (the first scrape comes ~6 s after start)."""
+        deadline = time.monotonic() + timeout
+        result: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"prometheus exited:\n{self.log}")
+            result = self.query(expression)
+            if condition(result):
+                return result
+            time.sleep(0.5)
+        raise AssertionError(f"{expression}: condition not met in {timeout}s; last: {result}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def running_prometheus(
+    scrape_configs: Sequence[Mapping[str, Any]], directory: Path, *, interval: str = "1s"
+) -> Iterator[PrometheusProcess]:
+    binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "prometheus.yml"
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [dict(c) for c in scrape_configs],
+    }
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = free_port()
+    log_path = directory / "prometheus.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={directory / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
+        )
+    prometheus = PrometheusProcess(process, port, log_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{prometheus.url}/-/ready", timeout=2):  # noqa: S310
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"prometheus did not start:\n{prometheus.log}") from None
+                time.sleep(0.1)
+        yield prometheus
+    finally:
+        prometheus.stop()
