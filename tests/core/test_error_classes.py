@@ -13,8 +13,8 @@ import ssl
 from collections.abc import Iterator
 
 import pytest
-from pop3probe import ErrorClass, MailboxConfig, TlsMode, poll_mailbox
 
+from pop3probe import ErrorClass, MailboxConfig, TlsMode, poll_mailbox
 from tests.core.helpers import RecordingProxy, no_leaks
 from tests.fixtures.dovecot import EXPIRED_NAME, DovecotServer, DovecotUser
 from tests.fixtures.ports import free_port

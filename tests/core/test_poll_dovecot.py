@@ -16,7 +16,6 @@ from pop3probe import (
     Transcript,
     poll_mailbox,
 )
-
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
 

@@ -9,7 +9,6 @@ import time
 
 from pop3probe import ErrorClass, MailboxConfig, MessageTracker, TlsMode, poll_mailbox
 from pop3probe.commands import ALLOWED_COMMANDS
-
 from tests.core.helpers import RecordingProxy
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 

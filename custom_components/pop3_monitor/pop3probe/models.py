@@ -88,6 +88,17 @@ class MailboxConfig:
     timeout: float = DEFAULT_TIMEOUT  # for the whole poll
     max_headers_per_poll: int = DEFAULT_MAX_HEADERS_PER_POLL
 
+    def __post_init__(self) -> None:
+        if self.tls_mode is TlsMode.PLAIN and not self.allow_insecure_auth:
+            raise ValueError(
+                "tls_mode 'plain' would send the password unencrypted: "
+                "set allow_insecure_auth to accept that"
+            )
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.max_headers_per_poll < 1:
+            raise ValueError("max_headers_per_poll must be at least 1")
+
     @property
     def effective_port(self) -> int:
         return self.port if self.port is not None else self.tls_mode.default_port
