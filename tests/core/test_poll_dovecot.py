@@ -203,3 +203,17 @@ async def test_headers_are_identified_progressively_when_bounded(
 
     assert known == [5, 10, 12, 12]
     assert [m.subject for m in last.new_messages] == ["late"]
+
+
+async def test_a_caller_supplied_tls_context_is_the_one_used(
+    dovecot: DovecotServer, mailbox_config: MailboxConfig
+) -> None:
+    """Home Assistant builds the context off the event loop and passes it in."""
+    trusting = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    trusting_nothing = ssl.create_default_context(cadata="")  # no CA at all
+
+    good = await poll_mailbox(mailbox_config, ssl_context=trusting)
+    refused = await poll_mailbox(mailbox_config, ssl_context=trusting_nothing)
+
+    assert good.error is ErrorClass.OK
+    assert refused.error is ErrorClass.CERT_INVALID

@@ -51,9 +51,14 @@ class _Poll:
     """The state of one poll in progress; `run` does the work, the rest builds the snapshot."""
 
     def __init__(
-        self, config: MailboxConfig, tracker: MessageTracker, transcript: Transcript | None
+        self,
+        config: MailboxConfig,
+        tracker: MessageTracker,
+        transcript: Transcript | None,
+        ssl_context: ssl.SSLContext | None,
     ) -> None:
         self.config = config
+        self.ssl_context = ssl_context
         self.tracker = tracker
         self.transcript = transcript
         self.session: Pop3Session | None = None
@@ -82,7 +87,9 @@ class _Poll:
             source_address=config.source_address,
             transcript=self.transcript,
         )
-        context = client_context(verify=config.verify_tls, ca_file=config.ca_file)
+        context = self.ssl_context or client_context(
+            verify=config.verify_tls, ca_file=config.ca_file
+        )
         server_name = config.server_name or config.host
         if config.tls_mode is TlsMode.IMPLICIT:
             self.enter("tls")
@@ -229,10 +236,16 @@ async def poll_mailbox(
     *,
     name: str | None = None,
     transcript: Transcript | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> PollSnapshot:
-    """Poll once. Never raises but for cancellation; the tracker is updated only on success."""
+    """Poll once. Never raises but for cancellation; the tracker is updated only on success.
+
+    `ssl_context` replaces the one built from `verify_tls`/`ca_file`: callers whose event loop
+    must not do file I/O (Home Assistant) build it once in an executor and pass it in.
+    """
     name = name or f"{config.username}@{config.host}"
-    poll = _Poll(config, tracker if tracker is not None else MessageTracker(), transcript)
+    tracker = tracker if tracker is not None else MessageTracker()
+    poll = _Poll(config, tracker, transcript, ssl_context)
     started_at = datetime.now(UTC)
     started = time.monotonic()
     error: Pop3Error | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ssl
 from datetime import UTC
@@ -13,7 +14,17 @@ from .models import TlsInfo
 
 
 def client_context(*, verify: bool, ca_file: Path | None) -> ssl.SSLContext:
-    """Verification on by default; `verify=False` only when the configuration says so."""
+    """Verification on by default; `verify=False` only when the configuration says so.
+
+    Loading CA certificates is file I/O and costs milliseconds, so contexts are cached; a CA
+    file that changes on disk (by mtime) gets a fresh context.
+    """
+    stamp = ca_file.stat().st_mtime_ns if ca_file and ca_file.exists() else None
+    return _cached_context(verify, ca_file, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_context(verify: bool, ca_file: Path | None, _stamp: int | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if not verify:
@@ -22,6 +33,7 @@ def client_context(*, verify: bool, ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
+@functools.cache
 def inspection_context() -> ssl.SSLContext:
     """For reading a certificate that failed verification: no trust, and no credentials follow."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
