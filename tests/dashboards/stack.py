@@ -122,6 +122,14 @@ class PrometheusAPI:
             raise AssertionError(f"{url}: {body}")
         return body["data"]
 
+    def ready(self) -> bool:
+        """Whether /-/ready says yes: the API answers 503 while the TSDB is still opening."""
+        try:
+            with urllib.request.urlopen(f"{self.base}/-/ready", timeout=5) as response:  # noqa: S310
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
     def query(self, expr: str) -> list[dict[str, Any]]:
         data = self.get("/api/v1/query", query=expr)
         result: list[dict[str, Any]] = data["result"] if data["resultType"] == "vector" else []

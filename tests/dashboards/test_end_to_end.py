@@ -9,6 +9,7 @@ about (server down, password refused) must reach `firing` in Prometheus's own al
 from __future__ import annotations
 
 import copy
+import secrets as secrets_module
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,10 @@ def exporter_config(dovecot: DovecotServer, secrets: Path) -> dict[str, Any]:
             "password_file": str(password_file),
         }
         if name == BAD_MAILBOX:
-            # Dovecot penalises failed logins per source address: keep that off 127.0.0.1,
-            # which every other test (and the good mailboxes) log in from.
-            mailbox["source_address"] = "127.0.0.2"
+            # Dovecot penalises failed logins per source address (up to 15 s): use an address
+            # of our own, away from 127.0.0.1 (the good mailboxes, every other test) and from
+            # addresses other tests in this session may already have made slow.
+            mailbox["source_address"] = f"127.{secrets_module.randbelow(200) + 30}.0.2"
             # and leave room for that penalty, so the poll fails as auth_failed, not timeout
             mailbox["interval"] = mailbox["timeout"] = "10s"
         else:
@@ -136,7 +138,9 @@ def stack(dovecot: DovecotServer, tmp_path_factory: pytest.TempPathFactory) -> I
             port=prometheus_port,
             log=root / "prometheus.log",
         ):
-            yield Stack(PrometheusAPI(prometheus_port), exporter_address, root)
+            prometheus = PrometheusAPI(prometheus_port)
+            wait_until(prometheus.ready, timeout=DATA_DEADLINE, what="Prometheus to be ready")
+            yield Stack(prometheus, exporter_address, root)
 
 
 def test_both_example_scrape_jobs_reach_the_exporter(stack: Stack) -> None:
