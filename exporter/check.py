@@ -67,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="do not verify the certificate (URL target)"
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole poll")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds for the whole poll (default: config's, or 30)"
+    )
     parser.add_argument("--cert-days-warning", type=float, default=21)
     parser.add_argument("--cert-days-critical", type=float, default=7)
     parser.add_argument("--messages-warning", type=int)
@@ -120,7 +122,7 @@ def _from_url(url: str, args: argparse.Namespace) -> MailboxSettings:
         tls_mode=modes[parts.scheme],
         verify_tls=not args.insecure,
         ca_file=args.ca_file,
-        timeout=args.timeout,
+        timeout=args.timeout if args.timeout is not None else 30.0,
     )
     return MailboxSettings(name=parts.hostname, config=config)
 
@@ -211,7 +213,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"POP3 UNKNOWN - {err}")
         return Status.UNKNOWN
     config = settings.config
-    if args.timeout != 30.0 or "://" in args.target:
+    if args.timeout is not None:
         config = replace(config, timeout=args.timeout)
     snapshot = asyncio.run(
         poll_mailbox(config, MessageTracker(), name=settings.name, transcript=None)

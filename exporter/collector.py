@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
-from pop3probe import ErrorClass, PollSnapshot
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -19,6 +18,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+from pop3probe import ErrorClass, PollSnapshot
 
 from . import __version__
 

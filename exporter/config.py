@@ -15,6 +15,7 @@ from typing import Any
 
 import voluptuous as vol
 import yaml
+
 from pop3probe import AuthMechanism, MailboxConfig, SecretSource, TlsMode
 
 from .webauth import is_supported_hash

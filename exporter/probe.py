@@ -11,11 +11,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pop3probe import PollSnapshot, Transcript
-from pop3probe.errors import ConfigurationError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from pop3probe import PollSnapshot, Transcript
+from pop3probe.errors import ConfigurationError
 
 from .collector import mailbox_families
 from .config import MailboxSettings

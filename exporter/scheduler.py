@@ -115,6 +115,7 @@ class Scheduler:
         self._states: dict[str, MailboxState] = {}
         self._saved: dict[str, SavedMailbox] = {}
         self._dirty = asyncio.Event()
+        self._saver_stop = asyncio.Event()
         self._saver: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -168,7 +169,9 @@ class Scheduler:
         self._stopping = True
         await self._end(list(self._states.values()), grace)
         if self._saver is not None:
-            self._saver.cancel()
+            # Not cancelled: a write cut off mid-way could land after the final one below.
+            self._saver_stop.set()
+            self._dirty.set()
             await asyncio.gather(self._saver, return_exceptions=True)
             self._saver = None
         await self._write_state()
@@ -295,9 +298,12 @@ class Scheduler:
     async def _save_loop(self) -> None:
         while True:
             await self._dirty.wait()
+            if self._saver_stop.is_set():
+                return
             self._dirty.clear()
             await self._write_state()
-            await asyncio.sleep(SAVE_SPACING)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._saver_stop.wait(), timeout=SAVE_SPACING)
 
     async def _write_state(self) -> None:
         path: Path | None = self._config.state_file

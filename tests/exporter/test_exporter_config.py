@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pop3_exporter.cli import main
 from pop3_exporter.config import ConfigError, load_config, parse_config, parse_duration
 from pop3_exporter.webauth import hash_password
 from pop3probe import AuthMechanism, TlsMode
-
 from tests.exporter.helpers import REPO, exporter_command
 
 GOOD = """

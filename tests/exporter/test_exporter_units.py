@@ -12,6 +12,9 @@ from types import MappingProxyType
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
+
 from pop3_exporter.check import Status, Thresholds, evaluate
 from pop3_exporter.collector import mailbox_families
 from pop3_exporter.config import build_config
@@ -24,9 +27,6 @@ from pop3_exporter.status import render_status
 from pop3_exporter.web import build_app, parse_listen_address
 from pop3_exporter.webauth import PasswordVerifier, hash_password, is_supported_hash
 from pop3probe import Backoff, ErrorClass, MessageInfo, MessageTracker, PollSnapshot, TlsInfo
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.registry import Collector
-
 from tests.exporter.helpers import parse_metrics
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
