@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -84,13 +85,20 @@ def series(samples: Mapping[str, float], metric: str) -> dict[str, float]:
 
 class ExporterProcess:
     def __init__(
-        self, process: subprocess.Popen[bytes], port: int, log_path: Path, config_path: Path
+        self,
+        process: subprocess.Popen[bytes],
+        port: int,
+        log_path: Path,
+        config_path: Path,
+        *,
+        tls_ca: Path | None = None,
     ) -> None:
         self.process = process
         self.port = port
         self.log_path = log_path
         self.config_path = config_path
-        self.url = f"http://127.0.0.1:{port}"
+        self._tls = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
+        self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{port}"
 
     @property
     def log(self) -> str:
@@ -108,7 +116,7 @@ class ExporterProcess:
             self.url + path, method=method, headers=dict(headers or {})
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(request, timeout=timeout, context=self._tls) as reply:  # noqa: S310
                 return Response(reply.status, reply.read().decode(), dict(reply.headers))
         except urllib.error.HTTPError as err:
             return Response(err.code, err.read().decode(), dict(err.headers))
@@ -163,9 +171,13 @@ def start_exporter(
     env: Mapping[str, str] | None = None,
     log_level: str = "debug",
     ready_timeout: float = 20.0,
+    tls_ca: Path | None = None,
 ) -> ExporterProcess:
     """Write the config (a dict, YAML text, or an existing file), start the exporter on a free
-    loopback port and wait until /-/ready answers. Call `.stop()` (or use `running_exporter`)."""
+    loopback port and wait until /-/ready answers. Call `.stop()` (or use `running_exporter`).
+
+    `tls_ca`: the exporter serves HTTPS (config `web.tls_*`); verify it against this CA.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(config, Path):
         config_path = config
@@ -193,7 +205,7 @@ def start_exporter(
             env={**os.environ, **(env or {}), "PYTHONWARNINGS": "default"},
             cwd=REPO,
         )
-    exporter = ExporterProcess(process, port, log_path, config_path)
+    exporter = ExporterProcess(process, port, log_path, config_path, tls_ca=tls_ca)
     deadline = time.monotonic() + ready_timeout
     while True:
         if process.poll() is not None:

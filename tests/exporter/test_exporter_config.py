@@ -10,7 +10,7 @@ import yaml
 
 from pop3_exporter.cli import main
 from pop3_exporter.config import ConfigError, load_config, parse_config, parse_duration
-from pop3_exporter.webauth import hash_password
+from pop3_exporter.webauth import PasswordVerifier, hash_password
 from pop3probe import AuthMechanism, TlsMode
 from tests.exporter.helpers import REPO, exporter_command
 
@@ -246,3 +246,22 @@ def test_basic_auth_takes_hashes_from_hash_password(tmp_path: Path) -> None:
     }
     config = parse_config(yaml.safe_dump(document))
     assert set(config.web.basic_auth_users) == {"prometheus"}
+
+
+def test_hash_password_prints_a_hash_the_config_accepts(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*exporter_command(), "hash-password"],
+        input="correct horse\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    stored = result.stdout.strip()
+    assert "correct horse" not in stored
+    document = {
+        "web": {"basic_auth_users": {"prometheus": stored}},
+        "mailboxes": [{"name": "a", "host": "h", "username": "u", "password": "p"}],
+    }
+    config = parse_config(yaml.safe_dump(document))
+    assert PasswordVerifier(dict(config.web.basic_auth_users)).verify("prometheus", "correct horse")

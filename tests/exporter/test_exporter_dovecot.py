@@ -396,3 +396,35 @@ def test_the_status_page_escapes_server_text_and_lists_every_mailbox(
     assert '<meta http-equiv="refresh"' in page.text
     for external in ("<script", 'src="http', 'href="http', "@import"):  # no external assets
         assert external not in page.text
+
+
+def test_https_and_basic_auth_on_the_http_side(
+    dovecot: DovecotServer, mailbox: DovecotUser, tmp_path: Path
+) -> None:
+    import base64
+
+    import trustme
+
+    from pop3_exporter.webauth import hash_password
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key, ca_file = tmp_path / "web.pem", tmp_path / "web.key", tmp_path / "ca.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    config = {
+        "web": {
+            "tls_cert_file": str(cert),
+            "tls_key_file": str(key),
+            "basic_auth_users": {"prom": hash_password("scrape-pw")},
+        },
+        "mailboxes": [mailbox_entry("m", dovecot, mailbox)],
+    }
+    with running_exporter(config, tmp_path, tls_ca=ca_file) as exporter:
+        assert exporter.url.startswith("https://")
+        assert exporter.get("/metrics").status == 401
+        token = base64.b64encode(b"prom:scrape-pw").decode()
+        reply = exporter.get("/metrics", headers={"Authorization": f"Basic {token}"})
+        assert reply.status == 200
+        assert "pop3_exporter_build_info" in reply.text
