@@ -1,0 +1,180 @@
+"""Benchmarks of the core against poplib on the same real Dovecot (run: scripts/bench).
+
+Each figure is a ratio against a baseline measured in the same run on the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import poplib
+import shutil
+import ssl
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trustme
+
+from pop3probe import MailboxConfig, MessageTracker, SecretSource, Transcript, poll_mailbox
+from tests.bench.latency import LatencyProxy
+from tests.fixtures.dovecot import DovecotServer, DovecotUser, _private_root
+
+Row = tuple[str, str, str, str]
+
+
+def _config(dovecot: DovecotServer, user: DovecotUser, port: int | None = None) -> MailboxConfig:
+    return MailboxConfig(
+        host="127.0.0.1",
+        port=port or dovecot.pop3s_port,
+        username=user.username,
+        secret=SecretSource(value=user.password),
+        ca_file=dovecot.ca_file,
+        timeout=120,
+    )
+
+
+def _poplib_session(
+    dovecot: DovecotServer, user: DovecotUser, context: ssl.SSLContext, port: int, tops: int
+) -> None:
+    client = poplib.POP3_SSL("127.0.0.1", port, context=context, timeout=120)
+    client.user(user.username)
+    client.pass_(user.password)
+    count, _ = client.stat()
+    client.list()
+    for number in range(max(1, count - tops + 1), count + 1):
+        client.top(number, 0)
+    client.quit()
+
+
+def _cpu(run: Callable[[], None], repeat: int) -> float:
+    """Client-process CPU seconds per call (the server is another process)."""
+    run()  # warm-up
+    start = time.process_time()
+    for _ in range(repeat):
+        run()
+    return (time.process_time() - start) / repeat
+
+
+def bench_cpu_per_poll(dovecot: DovecotServer, repeat: int = 200) -> Row:
+    user = dovecot.add_user()
+    for number in range(5):
+        dovecot.deliver(user, subject=f"message {number}")
+    config = _config(dovecot, user)
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    loop = asyncio.new_event_loop()
+
+    def ours() -> None:
+        snapshot = loop.run_until_complete(poll_mailbox(config, MessageTracker()))
+        assert snapshot.ok, snapshot.error_text
+        assert len(snapshot.known_messages) == 5
+
+    ours_cpu = _cpu(ours, repeat)
+    theirs_cpu = _cpu(
+        lambda: _poplib_session(dovecot, user, context, dovecot.pop3s_port, 5), repeat
+    )
+    loop.close()
+    return (
+        "CPU per full poll (TLS, login, STAT, LIST, 5 TOP, QUIT)",
+        f"{ours_cpu * 1000:.2f} ms",
+        f"poplib {theirs_cpu * 1000:.2f} ms",
+        f"{ours_cpu / theirs_cpu:.2f}x (goal <= 1.0x)",
+    )
+
+
+def bench_round_trips(dovecot: DovecotServer, one_way: float = 0.025, repeat: int = 5) -> Row:
+    user = dovecot.add_user()
+    for number in range(5):
+        dovecot.deliver(user, subject=f"message {number}")
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+
+    async def run() -> tuple[float, float, int]:
+        async with LatencyProxy(dovecot.pop3s_port, one_way) as proxy:
+            config = _config(dovecot, user, proxy.port)
+            tracker = MessageTracker()
+            await poll_mailbox(config, tracker)  # baseline; then steady state
+            ours, batches = [], 0
+            for _ in range(repeat):
+                transcript = Transcript()
+                start = time.perf_counter()
+                snapshot = await poll_mailbox(config, tracker, transcript=transcript)
+                ours.append(time.perf_counter() - start)
+                assert snapshot.ok, snapshot.error_text
+                batches = snapshot.round_trips
+            theirs = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                # poplib doing the same steady-state work: login, STAT, LIST, one TOP, QUIT.
+                await asyncio.to_thread(_poplib_session, dovecot, user, context, proxy.port, 1)
+                theirs.append(time.perf_counter() - start)
+        return statistics.median(ours), statistics.median(theirs), batches
+
+    ours, theirs, batches = asyncio.run(run())
+    rtt = 2 * one_way
+    return (
+        f"Round trips per steady-state poll (RTT {rtt * 1000:.0f} ms)",
+        f"{ours / rtt:.1f} RTT ({batches} command batches)",
+        f"poplib {theirs / rtt:.1f} RTT",
+        f"{ours / theirs:.2f}x (goal <= 5 RTT)",
+    )
+
+
+def bench_big_mailbox(dovecot: DovecotServer, size: int = 10_000) -> list[Row]:
+    big, empty = dovecot.add_user(), dovecot.add_user()
+    for number in range(size):
+        dovecot.deliver(big, subject=f"old {number}", body=f"body {number}\n")
+
+    async def run() -> dict[str, float | int]:
+        results: dict[str, float | int] = {}
+        for name, user, limit in (("big", big, size), ("empty", empty, 50)):
+            config = _config(dovecot, user)
+            config = MailboxConfig(**{**_asdict(config), "max_headers_per_poll": limit})
+            tracker = MessageTracker()
+            start = time.perf_counter()
+            first = await poll_mailbox(config, tracker)
+            results[f"{name}_first"] = time.perf_counter() - start
+            results[f"{name}_first_commands"] = first.commands_sent
+            times, commands = [], 0
+            for _ in range(5):
+                start = time.perf_counter()
+                steady = await poll_mailbox(config, tracker)
+                times.append(time.perf_counter() - start)
+                commands = steady.commands_sent
+                assert steady.ok, steady.error_text
+            results[f"{name}_steady"] = statistics.median(times)
+            results[f"{name}_steady_commands"] = commands
+        return results
+
+    r = asyncio.run(run())
+    return [
+        (
+            f"First poll of a {size:,}-message mailbox (headers of all)",
+            f"{r['big_first']:.2f} s, {r['big_first_commands']} commands",
+            f"empty {r['empty_first'] * 1000:.1f} ms, {r['empty_first_commands']} commands",
+            f"{r['big_first'] / r['empty_first']:.0f}x",
+        ),
+        (
+            f"Steady-state poll of the {size:,}-message mailbox",
+            f"{r['big_steady'] * 1000:.1f} ms, {r['big_steady_commands']} commands",
+            f"empty {r['empty_steady'] * 1000:.1f} ms, {r['empty_steady_commands']} commands",
+            f"{r['big_steady'] / r['empty_steady']:.2f}x (goal <= 1.5x)",
+        ),
+    ]
+
+
+def _asdict(config: MailboxConfig) -> dict[str, object]:
+    import dataclasses
+
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def start_dovecot() -> tuple[DovecotServer, Path]:
+    root = _private_root()
+    server = DovecotServer(root, trustme.CA())
+    server.start()
+    return server, root
+
+
+def stop_dovecot(server: DovecotServer, root: Path) -> None:
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
