@@ -241,6 +241,7 @@ def server_panels() -> list[Any]:
         .description("What each server listed in CAPA at the last poll.")
         .datasource(DATASOURCE)
         .unit("none")
+        .mappings([value_map({"1": ("yes", "green")})])
         .height(8)
         .span(6)
         .with_target(
