@@ -64,7 +64,7 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await asyncio.gather(*reloads, return_exceptions=True)
-        await runner.cleanup()
-        await exporter.stop()
+        # Together: in-flight requests and running polls get their grace at the same time.
+        await asyncio.gather(runner.cleanup(), exporter.stop())
     _LOGGER.info("stopped")
     return 0

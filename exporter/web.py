@@ -135,7 +135,10 @@ def tls_context(settings: WebSettings) -> ssl.SSLContext | None:
 async def start_site(exporter: Exporter, listen_address: str) -> web.AppRunner:
     """Start serving; returns the runner (call `cleanup()` to stop)."""
     host, port = parse_listen_address(listen_address)
-    runner = web.AppRunner(build_app(exporter), access_log=None, handle_signals=False)
+    # A short shutdown timeout: SIGTERM must not wait for a slow /probe (its poll is cancelled).
+    runner = web.AppRunner(
+        build_app(exporter), access_log=None, handle_signals=False, shutdown_timeout=1.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls_context(exporter.config.web))
     try:

@@ -428,3 +428,46 @@ def test_https_and_basic_auth_on_the_http_side(
         reply = exporter.get("/metrics", headers={"Authorization": f"Basic {token}"})
         assert reply.status == 200
         assert "pop3_exporter_build_info" in reply.text
+
+
+def test_sigterm_during_a_hanging_probe_still_exits_within_5_s(tmp_path: Path) -> None:
+    import threading
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        silent.settimeout(20)
+        entry = {
+            "name": "silent",
+            "host": "127.0.0.1",
+            "port": silent.getsockname()[1],
+            "username": "nobody",
+            "password": "irrelevant",
+            "tls_mode": "plain",
+            "allow_insecure_auth": True,
+            "interval": 120,
+            "timeout": 60,
+        }
+        with running_exporter({"mailboxes": [entry]}, tmp_path) as exporter:
+            replies: list[object] = []
+            probe = threading.Thread(
+                target=lambda: replies.append(_safe_get(exporter, "/probe?mailbox=silent")),
+                daemon=True,
+            )
+            probe.start()
+            held = [silent.accept()[0]]  # the probe's connection: it now waits for a greeting
+            exporter.send_signal(signal.SIGTERM)
+            exporter.process.wait(timeout=5)
+            assert exporter.process.returncode == 0
+            for conn in held:
+                conn.close()
+            probe.join(timeout=10)
+    assert "Task was destroyed" not in exporter.log
+    assert "Traceback" not in exporter.log
+
+
+def _safe_get(exporter: Any, path: str) -> object:
+    try:
+        return exporter.get(path, timeout=20)
+    except OSError as err:  # the exporter went away mid-request: expected here
+        return err
