@@ -112,6 +112,18 @@ def test_metrics_help_says_values_come_from_the_last_poll(
         assert len(after_name.split()) == 1, line
 
 
+def test_scraping_metrics_never_logs_in(
+    dovecot: DovecotServer, mailbox: DovecotUser, tmp_path: Path
+) -> None:
+    config = {"mailboxes": [mailbox_entry("m", dovecot, mailbox, interval=60, timeout=10)]}
+    with running_exporter(config, tmp_path) as exporter:
+        for _ in range(20):
+            exporter.get("/metrics")
+        polls = sum(series(exporter.metrics(), "pop3_polls_total").values())
+    # At most the one scheduled poll (its start is jittered over the first minute); never 20.
+    assert polls <= 1
+
+
 def test_probe_answers_live_for_good_bad_and_unknown_mailboxes(
     dovecot: DovecotServer, mailbox: DovecotUser, tmp_path: Path
 ) -> None:

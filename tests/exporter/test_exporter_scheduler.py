@@ -162,3 +162,17 @@ async def test_reload_keeps_unchanged_mailboxes_and_their_state() -> None:
     assert next(s for s in scheduler.states() if s.name == "keep") is kept
     await wait_until(lambda: "new" in polls.finished)
     await scheduler.stop()
+
+
+async def test_a_probe_waits_for_the_per_server_limit_and_is_not_a_scheduled_poll() -> None:
+    polls = FakePolls(delays={"box": 0.3})
+    cfg = config({"name": "box"}, max_connections_per_server=1)
+    scheduler = Scheduler(cfg, poll=polls, start_spread=0)
+    await scheduler.start()
+    await wait_until(lambda: polls.running["h:995"] == 1)  # the scheduled poll holds the slot
+    state = scheduler.states()[0]
+    probe = await scheduler.probe(cfg.mailboxes[0], time_limit=None, transcript=None)
+    assert probe.ok
+    assert polls.peak["h:995"] == 1  # the probe queued behind the scheduled poll
+    assert state.polls_total["ok"] == 1  # probes are not counted as scheduled polls
+    await scheduler.stop()
