@@ -24,7 +24,7 @@ from homeassistant.const import (
     CONF_USERNAME,
     CONF_VERIFY_SSL,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -53,7 +53,7 @@ from .const import (
     VALIDATION_TIMEOUT_SECONDS,
     UnreadMode,
 )
-from .coordinator import Pop3ConfigEntry, mailbox_config
+from .coordinator import Pop3ConfigEntry, build_ssl_context, mailbox_config
 from .pop3probe import ErrorClass, MessageTracker, PollSnapshot, TlsMode, poll_mailbox
 
 # Error class -> (form field, error key). Classes not listed mean the mailbox works:
@@ -125,12 +125,15 @@ def _title(data: Mapping[str, Any]) -> str:
 
 
 async def _async_try_poll(
-    data: Mapping[str, Any], *, verify_tls: bool
+    hass: HomeAssistant, data: Mapping[str, Any], *, verify_tls: bool
 ) -> tuple[dict[str, str], PollSnapshot | None]:
     """One real poll with a throwaway tracker; returns form errors (empty when it worked)."""
     config = mailbox_config(data, verify_tls=verify_tls, timeout=VALIDATION_TIMEOUT_SECONDS)
     try:
-        snapshot = await poll_mailbox(config, MessageTracker(), name=_title(data))
+        context = await hass.async_add_executor_job(build_ssl_context, verify_tls)
+        snapshot = await poll_mailbox(
+            config, MessageTracker(), name=_title(data), ssl_context=context
+        )
     except Exception:
         LOGGER.exception("Unexpected error while checking %s", _title(data))
         return {"base": "unknown"}, None
@@ -168,7 +171,7 @@ class Pop3ConfigFlow(ConfigFlow, domain=DOMAIN):
             await self.async_set_unique_id(_unique_id(data))
             self._abort_if_unique_id_configured()
             verify = bool(user_input[CONF_VERIFY_SSL])
-            errors, snapshot = await _async_try_poll(data, verify_tls=verify)
+            errors, snapshot = await _async_try_poll(self.hass, data, verify_tls=verify)
             if not errors:
                 return self.async_create_entry(
                     title=_title(data),
@@ -197,7 +200,7 @@ class Pop3ConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, CONF_PASSWORD: user_input[CONF_PASSWORD]}
-            errors, _ = await _async_try_poll(data, verify_tls=_verify(entry))
+            errors, _ = await _async_try_poll(self.hass, data, verify_tls=_verify(entry))
             if not errors:
                 return self.async_update_reload_and_abort(
                     entry, data_updates={CONF_PASSWORD: user_input[CONF_PASSWORD]}
@@ -221,7 +224,7 @@ class Pop3ConfigFlow(ConfigFlow, domain=DOMAIN):
             if unique_id != entry.unique_id:
                 await self.async_set_unique_id(unique_id)
                 self._abort_if_unique_id_configured()
-            errors, _ = await _async_try_poll(data, verify_tls=_verify(entry))
+            errors, _ = await _async_try_poll(self.hass, data, verify_tls=_verify(entry))
             if not errors:
                 title = _title(data) if entry.title == _title(entry.data) else entry.title
                 return self.async_update_reload_and_abort(

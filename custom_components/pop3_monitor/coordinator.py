@@ -8,6 +8,7 @@ the tracker is persisted with `Store` so new-message events never repeat across 
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeAlias
@@ -72,6 +73,19 @@ def mailbox_config(
     )
 
 
+def build_ssl_context(verify_tls: bool) -> ssl.SSLContext:
+    """The TLS context for polls. Loading the trust store is file I/O: run this in an executor.
+
+    Verification uses the system's trust store (plus SSL_CERT_FILE/SSL_CERT_DIR, if set).
+    """
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def new_message_event_data(entry: ConfigEntry, message: MessageInfo) -> dict[str, Any]:
     """The payload of the bus event and of the event entity, for one new message."""
     return {
@@ -118,12 +132,17 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self.tracker = MessageTracker()
         self.acknowledged = 0  # tracker mark of the last "Mark as read"; 0: nothing acknowledged
         self.last_poll: PollSnapshot | None = None
+        self._ssl_context: ssl.SSLContext | None = None  # built off the event loop at setup
         self._store = tracker_store(hass, entry.entry_id)
         self._saved_state: dict[str, Any] | None = None
         self._new_message_listeners: list[NewMessageListener] = []
 
     async def _async_setup(self) -> None:
-        """Restore what the previous run knew, so its mail is not announced again."""
+        """Build the TLS context off the event loop; restore what the previous run knew, so
+        its mail is not announced again."""
+        self._ssl_context = await self.hass.async_add_executor_job(
+            build_ssl_context, self.mailbox.verify_tls
+        )
         stored = await self._store.async_load()
         if not stored:
             return
@@ -138,7 +157,12 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self._saved_state = stored
 
     async def _async_update_data(self) -> PollSnapshot:
-        snapshot = await poll_mailbox(self.mailbox, self.tracker, name=self.config_entry.title)
+        snapshot = await poll_mailbox(
+            self.mailbox,
+            self.tracker,
+            name=self.config_entry.title,
+            ssl_context=self._ssl_context,
+        )
         self.last_poll = snapshot
         # The core's policy: never below the server's LOGIN-DELAY, sooner after [IN-USE].
         self.update_interval = timedelta(seconds=self.backoff.next_delay(snapshot))

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.pop3_monitor.const import DOMAIN
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
-from .helpers import entry_data, unique_id
+from .helpers import entry_data, settled_connections, unique_id
 
 
 @pytest.hookimpl(wrapper=True)
@@ -31,12 +31,20 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
     and its port probes, the integration's real polls), all on loopback: during setup the
     creation block is skipped, the host restriction stays.
     """
-    original = pytest_socket.disable_socket
+    original_disable, original_allow = (
+        pytest_socket.disable_socket,
+        pytest_socket.socket_allow_hosts,
+    )
     pytest_socket.disable_socket = lambda allow_unix_socket=False: None
+    # 127.0.0.2 too: nothing listens there, a reconfigure test starts from a server that moved.
+    pytest_socket.socket_allow_hosts = lambda allowed=None, allow_unix_socket=False: original_allow(
+        ["127.0.0.1", "127.0.0.2"], allow_unix_socket
+    )
     try:
         return (yield)
     finally:
-        pytest_socket.disable_socket = original
+        pytest_socket.disable_socket = original_disable
+        pytest_socket.socket_allow_hosts = original_allow
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +60,21 @@ def trust_test_ca(dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> No
     integration's normal code path (verification on, no CA option) sees the test CA as trusted.
     """
     monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.ca_file))
+
+
+@pytest.fixture(autouse=True)
+async def unload_entries_at_end(hass: HomeAssistant, dovecot: DovecotServer) -> AsyncIterator[None]:
+    """Every test ends with its entries unloaded and no connection to Dovecot left open.
+
+    Entries a test created (a config flow sets its entry up) are unloaded here, before the
+    harness's lingering-task and lingering-timer checks run; then no socket may remain.
+    """
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_RETRY):
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await settled_connections({dovecot.pop3s_port, dovecot.pop3_port}) == 0
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -45,7 +46,8 @@ async def next_poll(
     """Let the poll interval pass and wait until the poll it triggers has finished."""
     freezer.tick(interval)
     async_fire_time_changed(hass)
-    await hass.async_block_till_done()
+    # The coordinator polls in a background task of the entry: wait for those too.
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def entity_id(hass: HomeAssistant, entry_id: str, key: str) -> str:
@@ -62,6 +64,20 @@ def entity_id(hass: HomeAssistant, entry_id: str, key: str) -> str:
     )
     assert found, f"no entity {key} for entry {entry_id}"
     return found
+
+
+async def settled_connections(ports: set[int], rounds: int = 1000) -> int:
+    """Open connections to `ports` once the event loop has handled pending socket events.
+
+    A closed asyncio transport releases its socket on a later loop iteration (and a TLS one
+    after the peer's close_notify or EOF), so let the loop run (no time passes: nothing here
+    waits on a timer) until none is left or the rounds are used up.
+    """
+    for _ in range(rounds):
+        if not (count := open_connections(ports)):
+            return 0
+        await asyncio.sleep(0)
+    return count
 
 
 def open_connections(ports: set[int]) -> int:
