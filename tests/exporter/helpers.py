@@ -10,8 +10,10 @@ with running_exporter(config, tmp_path) as exporter:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -32,6 +34,14 @@ import yaml
 from tests.fixtures.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+
+_octets = itertools.count(random.randint(1, 200) * 256)
+
+
+def fresh_source_address() -> str:
+    """A loopback address of our own: Dovecot's auth-failure penalty is per source address."""
+    n = next(_octets)
+    return f"127.{101 + (n >> 16) % 100}.{(n >> 8) % 256}.{n % 254 + 1}"
 
 
 def exporter_command() -> list[str]:
@@ -81,6 +91,11 @@ def series(samples: Mapping[str, float], metric: str) -> dict[str, float]:
     """The samples of one metric name (any labels)."""
     pattern = re.compile(rf"^{re.escape(metric)}(\{{|$)")
     return {k: v for k, v in samples.items() if pattern.match(k)}
+
+
+def up(samples: dict[str, float]) -> dict[str, float]:
+    """pop3_up by mailbox name."""
+    return {k.split('"')[1]: v for k, v in series(samples, "pop3_up").items()}
 
 
 class ExporterProcess:

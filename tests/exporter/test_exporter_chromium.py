@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.exporter.helpers import REPO, mailbox_entry, running_exporter
-from tests.exporter.test_exporter_dovecot import fresh_source_address
+from tests.exporter.helpers import REPO, fresh_source_address, mailbox_entry, running_exporter
 from tests.fixtures.dovecot import DovecotServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
