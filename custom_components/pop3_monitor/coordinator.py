@@ -136,6 +136,7 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self._store = tracker_store(hass, entry.entry_id)
         self._saved_state: dict[str, Any] | None = None
         self._new_message_listeners: list[NewMessageListener] = []
+        self._unannounced: list[MessageInfo] = []  # found before the event entity listened
 
     async def _async_setup(self) -> None:
         """Build the TLS context off the event loop; restore what the previous run knew, so
@@ -193,18 +194,30 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
             self._saved_state = state
 
     def _announce(self, messages: tuple[MessageInfo, ...]) -> None:
-        """A bus event and an event-entity event per new message, oldest first."""
+        """A bus event and an event-entity event per new message, oldest first.
+
+        New mail found by the first poll of a setup (mail that arrived while Home Assistant was
+        down) comes before the event entity exists: it is kept for the entity until it listens.
+        """
         for message in messages:
             self.hass.bus.async_fire(
                 EVENT_NEW_MESSAGE, new_message_event_data(self.config_entry, message)
             )
+        if not self._new_message_listeners:
+            self._unannounced.extend(messages)
+            return
+        for message in messages:
             for listener in list(self._new_message_listeners):
                 listener(message)
 
     @callback
     def async_add_new_message_listener(self, listener: NewMessageListener) -> CALLBACK_TYPE:
-        """Call `listener` for every new message; returns the function that unsubscribes."""
+        """Call `listener` for every new message (first for any not yet announced to an
+        entity); returns the function that unsubscribes."""
         self._new_message_listeners.append(listener)
+        waiting, self._unannounced = self._unannounced, []
+        for message in waiting:
+            listener(message)
 
         @callback
         def remove() -> None:

@@ -100,3 +100,16 @@ def open_connections(ports: set[int]) -> int:
         if remote_port in ports and fields[9] in inodes:
             count += 1
     return count
+
+
+def masked(value: Any, keys: set[str]) -> Any:
+    """`value` with the values under `keys` (at any depth) replaced by a placeholder: for
+    snapshots of things that change from run to run (durations, times, ports, random names)."""
+    if isinstance(value, dict):
+        return {
+            key: f"<{key}>" if key in keys and item is not None else masked(item, keys)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [masked(item, keys) for item in value]
+    return value

@@ -56,14 +56,10 @@ async def test_new_mail_fires_one_event_per_message_and_never_again(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Two deliveries, one poll: two bus events with sender and subject, the event entity fires
-    twice, the sensors count them. Later polls, a reload and an unload/load repeat nothing."""
+    twice, the sensors count them. Later polls, a reload and an unload/load repeat nothing;
+    mail that came while unloaded is announced once."""
     events = async_capture_events(hass, EVENT_NEW_MESSAGE)
     event_entity = entity_id(hass, loaded_entry.entry_id, "new_message")
-    entity_fired = [
-        e
-        for e in async_capture_events(hass, EVENT_STATE_CHANGED)
-        if e.data["entity_id"] == event_entity
-    ]
     state_changes = async_capture_events(hass, EVENT_STATE_CHANGED)
     dovecot.deliver(mailbox, subject="Report card", sender="School <office@school.example>")
     dovecot.deliver(mailbox, subject="Invoice 42", sender="Shop <billing@shop.example>")
@@ -95,16 +91,25 @@ async def test_new_mail_fires_one_event_per_message_and_never_again(
     await next_poll(hass, freezer, INTERVAL)
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
-    assert await hass.config_entries.async_setup(loaded_entry.entry_id)
-    await hass.async_block_till_done()
     await next_poll(hass, freezer, INTERVAL)
     assert len(events) == 2
     assert state(hass, loaded_entry, "messages") == "2"
 
+    # Mail that arrives while the entry is unloaded (Home Assistant down) is announced once
+    # when it loads again, on the bus and by the event entity, and the old mail is not.
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    dovecot.deliver(mailbox, subject="While away")
+    assert await hass.config_entries.async_setup(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert [e.data["subject"] for e in events[2:]] == ["While away"]
+    fired = hass.states.get(event_entity)
+    assert fired is not None
+    assert fired.attributes["subject"] == "While away"
+
     dovecot.deliver(mailbox, subject="One more")
     await next_poll(hass, freezer, INTERVAL)
-    assert [e.data["subject"] for e in events[2:]] == ["One more"]
+    assert [e.data["subject"] for e in events[2:]] == ["While away", "One more"]
+    assert state(hass, loaded_entry, "messages") == "4"
 
 
 async def test_mail_present_when_added_is_not_announced(
