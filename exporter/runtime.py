@@ -6,6 +6,7 @@ validated before anything changes, and a bad one leaves the old one polling.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ class Exporter:
         self.registry.register(SnapshotCollector(self.scheduler.states))
         self.reload_ok = True
         self.ready = False
+        self._reload_lock = asyncio.Lock()  # SIGHUP and POST /-/reload may arrive together
         self.self_metrics.reload_successful.set(1)
         self.self_metrics.reload_timestamp.set(time.time())
 
@@ -67,6 +69,10 @@ class Exporter:
 
     async def reload(self) -> ConfigError | None:
         """Re-read the config file. On error keep the old config and return the error."""
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> ConfigError | None:
         if self.config_path is None:
             error = ConfigError("", "no configuration file to reload (demo mode)")
             self._reload_failed(error)
