@@ -8,6 +8,7 @@ tells how old each value is.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
@@ -178,19 +179,61 @@ def mailbox_families(
         yield interval
 
 
-class SnapshotCollector(Collector):
-    """Yields `pop3_*` families built afresh from whatever the scheduler holds right now."""
+@dataclass(frozen=True, slots=True)
+class FrozenView:
+    """An immutable copy of one mailbox's state, safe to render in another thread."""
 
-    def __init__(self, views: Callable[[], Sequence[CountedMailboxView]]) -> None:
+    name: str
+    last: PollSnapshot | None
+    last_success: PollSnapshot | None
+    polls_total: Mapping[str, int]
+    new_messages_total: int
+    interval: float
+
+
+def freeze(views: Iterable[CountedMailboxView]) -> list[FrozenView]:
+    """Copy what a scrape needs (snapshots are immutable already; counters are copied)."""
+    return [
+        FrozenView(
+            name=v.name,
+            last=v.last,
+            last_success=v.last_success,
+            polls_total=dict(v.polls_total),
+            new_messages_total=v.new_messages_total,
+            interval=v.interval,
+        )
+        for v in views
+    ]
+
+
+class ScrapeCollector(Collector):
+    """One scrape: the exporter's own metrics plus `pop3_*` families built afresh from a frozen
+    copy of the scheduler's state.
+
+    The copy is taken in the event loop (cheap); rendering, which costs seconds at ten thousand
+    mailboxes, can then run in a worker thread without blocking polls.
+    """
+
+    def __init__(self, own: CollectorRegistry, views: Sequence[FrozenView]) -> None:
+        self._own = own
         self._views = views
 
     def collect(self) -> Iterable[Metric]:
-        views = self._views()
-        return mailbox_families(views, counted=views)
+        yield from self._own.collect()
+        yield from mailbox_families(self._views, counted=self._views)
 
     def describe(self) -> Iterable[Metric]:
-        # Registration must not collect (and nothing is known yet anyway).
         return []
+
+
+def render_scrape(
+    own: CollectorRegistry,
+    views: Sequence[FrozenView],
+    encoder: Callable[[CollectorRegistry], bytes],
+) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ScrapeCollector(own, views))
+    return encoder(registry)
 
 
 class SelfMetrics:

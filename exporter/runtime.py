@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from .collector import SelfMetrics, SnapshotCollector
+from .collector import FrozenView, SelfMetrics, freeze
 from .config import ConfigError, ExporterConfig, load_config
 from .scheduler import START_SPREAD_LIMIT, PollFunction, Scheduler
 from .sharding import Shard
@@ -32,7 +32,7 @@ class Exporter:
         start_spread: float = START_SPREAD_LIMIT,
     ) -> None:
         self.config_path = config_path
-        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry = CollectorRegistry(auto_describe=False)  # the exporter's own metrics
         self.self_metrics = SelfMetrics(self.registry)
         extra = {"poll": poll} if poll is not None else {}
         self.scheduler = Scheduler(
@@ -42,12 +42,15 @@ class Exporter:
             start_spread=start_spread,
             **extra,
         )
-        self.registry.register(SnapshotCollector(self.scheduler.states))
         self.reload_ok = True
         self.ready = False
         self._reload_lock = asyncio.Lock()  # SIGHUP and POST /-/reload may arrive together
         self.self_metrics.reload_successful.set(1)
         self.self_metrics.reload_timestamp.set(time.time())
+
+    def frozen_views(self) -> list[FrozenView]:
+        """The mailboxes' state for one scrape, copied in the event loop."""
+        return freeze(self.scheduler.states())
 
     @property
     def config(self) -> ExporterConfig:

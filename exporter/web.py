@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from . import __version__
+from .collector import render_scrape
 from .config import WebSettings
 from .probe import run_probe
 from .runtime import Exporter
@@ -79,7 +80,10 @@ async def _status(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER_KEY]
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(exporter.registry)
+    # Copy the state here, render in a thread: a big exposition must not stall the polls.
+    body = await asyncio.to_thread(
+        render_scrape, exporter.registry, exporter.frozen_views(), encoder
+    )
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
