@@ -8,13 +8,15 @@ mail client: QUIT goes out with the last batch.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from .auth import authenticate, choose_mechanism
+from .auth import ONE_STEP_LOGINS, authenticate, choose_mechanism, login_commands, read_secret
 from .commands import Command, build_command
 from .errors import (
     CertificateInvalidError,
@@ -25,7 +27,15 @@ from .errors import (
     StlsUnavailableError,
 )
 from .headers import parse_headers
-from .models import PHASES, MailboxConfig, MessageInfo, PollSnapshot, TlsInfo, TlsMode
+from .models import (
+    PHASES,
+    AuthMechanism,
+    MailboxConfig,
+    MessageInfo,
+    PollSnapshot,
+    TlsInfo,
+    TlsMode,
+)
 from .replies import (
     Capabilities,
     apop_timestamp,
@@ -45,6 +55,21 @@ MAX_HEADER_BYTES = 64 * 1024  # per TOP reply
 MAX_CAPA_BYTES = 16 * 1024
 LIST_BYTES_PER_MESSAGE = 44  # two 20-digit numbers, a space, CRLF
 INSPECTION_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """The first batch after login: (CAPA,) STAT, LIST and the tracker's verification TOP."""
+
+    capa: Command | None
+    stat: Command
+    listing: Command | None  # None: LIST only if STAT shows a change
+    verify: Command | None
+    verify_number: int | None
+
+    @property
+    def commands(self) -> list[Command]:
+        return [c for c in (self.capa, self.stat, self.listing, self.verify) if c is not None]
 
 
 class _Poll:
@@ -73,6 +98,7 @@ class _Poll:
         self.sizes: tuple[int, ...] = ()
         self.new_messages: list[MessageInfo] = []
         self.top_supported = True
+        self.learned_login: AuthMechanism | None = None  # a login to pipeline next time
 
     def enter(self, phase: str) -> None:
         now = time.monotonic()
@@ -98,23 +124,60 @@ class _Poll:
         greeting, raw_greeting = await session.read_status()
         if not greeting.ok:
             raise classify_error_reply("greeting", greeting)
-        self.enter("capa")
-        capa_ok = await self._capa()
         if config.tls_mode is TlsMode.STARTTLS:
-            await self._stls(context, server_name, capa_ok)
-            capa_ok = await self._capa()
+            self.enter("capa")
+            await self._stls(context, server_name, await self._capa())
         if session.ssl_object is not None:
             self.tls = describe_session(session.ssl_object, verified=config.verify_tls)
+        login = self.tracker.pipelined_login
+        if login is not None and config.auth in (AuthMechanism.AUTO, login):
+            await self._pipelined_session(login)
+            return
+        self.enter("capa")
+        capa_ok = await self._capa()
         self.enter("auth")
         pipelining = "PIPELINING" in self.caps.tags
-        await authenticate(
+        mechanism = choose_mechanism(config, self.caps, capa_ok)
+        one_step = await authenticate(
             session,
             config,
-            choose_mechanism(config, self.caps, capa_ok),
+            mechanism,
             pipelining=pipelining,
             apop_timestamp=apop_timestamp(greeting, raw_greeting),
         )
-        await self._look(pipelining)
+        if one_step and pipelining and mechanism in ONE_STEP_LOGINS:
+            self.learned_login = mechanism
+        look = self._look_commands(pipelining)
+        if pipelining:
+            session.write_batch(look.commands)
+        await self._look(look, pipelining)
+
+    async def _pipelined_session(self, mechanism: AuthMechanism) -> None:
+        """CAPA, the login and the look in one batch: what the server accepted last time.
+
+        The fresh CAPA is still read and checked; a server that has stopped pipelining or wants
+        a challenge now loses the hint, and the next poll goes step by step.
+        """
+        session = self.session
+        assert session is not None
+        capa = build_command("CAPA")
+        login = login_commands(self.config, mechanism, read_secret(session, self.config))
+        look = self._look_commands(pipelining=True)
+        session.write_batch([capa, *login, *look.commands])
+        self.enter("capa")
+        reply = await session.read_reply(capa, MAX_CAPA_BYTES)
+        if reply.status.ok and reply.body is not None:
+            self._take_capabilities(parse_capabilities(reply.body))
+        self.enter("auth")
+        for command in login:
+            reply = await session.read_reply(command)
+            if reply.status.continuation:
+                self.tracker.pipelined_login = None
+                raise ProtocolError("the server asked for a login challenge; will not pipeline")
+            reply.raise_for_error()
+        if "PIPELINING" in self.caps.tags:
+            self.learned_login = mechanism
+        await self._look(look, pipelining=True)
 
     async def _capa(self) -> bool:
         assert self.session is not None
@@ -142,43 +205,71 @@ class _Poll:
         await self.session.start_tls(context, server_name)
         self.enter("capa")
 
-    async def _look(self, pipelining: bool) -> None:
-        """STAT, LIST and the TOPs the tracker asks for, then QUIT: two batches when pipelining."""
+    def _look_commands(self, pipelining: bool) -> _Look:
+        tracker = self.tracker
+        verify_number = tracker.verification_number()
+        # LIST costs the server and us time in proportion to the mailbox: skip it when the
+        # last poll's sizes can be proven still true (see MessageTracker.unchanged).
+        may_skip_list = (
+            tracker.initialized
+            and (verify_number == len(tracker.sizes) or not tracker.sizes)
+            and not tracker.unidentified
+        )
+        return _Look(
+            # After login LOGIN-DELAY may differ (RFC 2449); free to ask when pipelining.
+            capa=build_command("CAPA") if pipelining else None,
+            stat=build_command("STAT"),
+            listing=None if may_skip_list else build_command("LIST"),
+            verify=build_command("TOP", verify_number, 0) if verify_number else None,
+            verify_number=verify_number,
+        )
+
+    async def _look(self, look: _Look, pipelining: bool) -> None:
+        """STAT, LIST and the TOPs the tracker asks for, then QUIT.
+
+        When pipelining, `look.commands` are already written: the replies are read in order.
+        """
         session = self.session
         assert session is not None
-        capa = build_command("CAPA")  # after login LOGIN-DELAY may differ (RFC 2449)
-        stat, listing = build_command("STAT"), build_command("LIST")
-        verify_number = self.tracker.verification_number()
-        verify = build_command("TOP", verify_number, 0) if verify_number else None
-        first = [c for c in (capa if pipelining else None, stat, listing, verify) if c]
-        if pipelining:
-            session.write_batch(first)
-            if capa in first:
-                self.enter("capa")
-                reply = await session.read_reply(capa, MAX_CAPA_BYTES)
-                if reply.status.ok and reply.body is not None:
-                    self._take_capabilities(_merge(self.caps, parse_capabilities(reply.body)))
+        if look.capa is not None:
+            self.enter("capa")
+            reply = await session.read_reply(look.capa, MAX_CAPA_BYTES)
+            if reply.status.ok and reply.body is not None:
+                self._take_capabilities(_merge(self.caps, parse_capabilities(reply.body)))
         self.enter("stat")
-        reply = await self._reply(stat, pipelining, 0)
+        reply = await self._reply(look.stat, pipelining, 0)
         reply.raise_for_error()
         self.messages, self.size_bytes = parse_stat(reply.status)
         if self.messages > MAX_MESSAGES:
             raise ProtocolError(f"STAT reports {self.messages} messages, more than plausible")
+        if look.listing is not None:
+            await self._list(look.listing, pipelining)
+        verified = None
+        if look.verify is not None and look.verify_number is not None:
+            self.enter("top")
+            number = look.verify_number
+            reply = await self._reply(look.verify, pipelining, MAX_HEADER_BYTES)
+            if reply.status.ok and number <= self.messages:
+                verified = parse_headers(reply.body or b"", number, 0)
+            elif number <= self.messages:
+                self.top_supported = False
+        if look.listing is None:
+            if self.tracker.unchanged(self.messages, self.size_bytes, verified):
+                self.sizes = self.tracker.sizes
+            else:  # something changed: now LIST is worth its cost (one more round trip)
+                await self._list(build_command("LIST"), pipelining=False)
+        if verified is not None:
+            size = self.sizes[verified.number - 1] if verified.number <= len(self.sizes) else 0
+            verified = dataclasses.replace(verified, size=size)
+        await self._fetch_and_quit(verified, pipelining)
+
+    async def _list(self, command: Command, pipelining: bool) -> None:
+        assert self.messages is not None
         self.enter("list")
-        reply = await self._reply(listing, pipelining, 64 + LIST_BYTES_PER_MESSAGE * self.messages)
+        limit = 64 + LIST_BYTES_PER_MESSAGE * self.messages
+        reply = await self._reply(command, pipelining, limit)
         reply.raise_for_error()
         self.sizes = tuple(parse_list(reply.body or b"", self.messages))
-        verified = None
-        if verify is not None and verify_number is not None:
-            self.enter("top")
-            reply = await self._reply(verify, pipelining, MAX_HEADER_BYTES)
-            if reply.status.ok and verify_number <= len(self.sizes):
-                verified = parse_headers(
-                    reply.body or b"", verify_number, self.sizes[verify_number - 1]
-                )
-            elif verify_number <= len(self.sizes):
-                self.top_supported = False
-        await self._fetch_and_quit(verified, pipelining)
 
     async def _reply(self, command: Command, pipelining: bool, limit: int) -> Reply:
         """The reply to `command`: already written when pipelining, else sent now."""
@@ -208,12 +299,14 @@ class _Poll:
                 continue
             fetched[number] = parse_headers(reply.body or b"", number, self.sizes[number - 1])
         self.enter("quit")
-        reply = await self._reply(quit_command, pipelining, 0)
-        if not reply.status.ok:
-            _LOGGER.debug("QUIT refused (%s); nothing was to be updated", reply.status.text)
+        if tops or not pipelining:
+            # Its +OK comes right behind the TOP replies; alone, waiting would cost a round
+            # trip for nothing: we changed nothing, so there is nothing for QUIT to commit.
+            await self._reply(quit_command, pipelining, 0)
         self.enter("done")
         if self.top_supported:
             self.new_messages = self.tracker.commit(plan, fetched)
+        self.tracker.pipelined_login = self.learned_login
 
     def close(self) -> None:
         if self.session is not None:

@@ -80,10 +80,12 @@ def parse_list(block: bytes, expected_count: int | None = None) -> list[int]:
     sizes: list[int] = []
     for number, line in enumerate(block.splitlines(), start=1):
         words = line.split()
+        # isdigit() admits only ASCII digits on bytes: no sign, no '_', no other numerals.
         if (
             len(words) < 2
-            or not _NUMBER.fullmatch(words[0])
-            or not _NUMBER.fullmatch(words[1])
+            or not words[0].isdigit()
+            or not words[1].isdigit()
+            or len(words[1]) > 18
             or int(words[0]) != number
         ):
             raise ProtocolError(f"malformed LIST line {number}", server_text=_printable(line[:80]))
