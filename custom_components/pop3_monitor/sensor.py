@@ -19,6 +19,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import Pop3ConfigEntry, Pop3Coordinator
 from .entity import Pop3Entity
+from .pop3probe import TlsInfo
 
 PARALLEL_UPDATES = 0  # the coordinator polls; entities only read its data
 
@@ -29,6 +30,8 @@ class Pop3SensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[Pop3Coordinator], int | float | datetime | None]
     attributes_fn: Callable[[Pop3Coordinator], Mapping[str, Any] | None] = lambda _: None
+    # True when the value is known even though the last poll failed.
+    known_despite_failure_fn: Callable[[Pop3Coordinator], bool] = lambda _: False
 
 
 def _newest_attributes(coordinator: Pop3Coordinator) -> Mapping[str, Any] | None:
@@ -43,8 +46,23 @@ def _newest_date(coordinator: Pop3Coordinator) -> datetime | None:
     return newest.date if newest else None
 
 
+def _last_tls(coordinator: Pop3Coordinator) -> TlsInfo | None:
+    """The certificate seen by the last poll, even a failed one: when verification fails the
+    core reads the certificate in a second handshake (that sends no credentials), so an expired
+    certificate shows its date exactly when it matters."""
+    last = coordinator.last_poll
+    if last is not None and last.tls is not None:
+        return last.tls
+    return coordinator.data.tls if coordinator.data else None
+
+
+def _failed_poll_saw_certificate(coordinator: Pop3Coordinator) -> bool:
+    last = coordinator.last_poll
+    return last is not None and last.tls is not None and last.tls.cert_not_after is not None
+
+
 def _cert_expiry(coordinator: Pop3Coordinator) -> datetime | None:
-    tls = coordinator.data.tls
+    tls = _last_tls(coordinator)
     return tls.cert_not_after if tls else None
 
 
@@ -95,6 +113,7 @@ SENSORS: tuple[Pop3SensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_cert_expiry,
+        known_despite_failure_fn=_failed_poll_saw_certificate,
     ),
 )
 
@@ -109,9 +128,16 @@ async def async_setup_entry(
 
 
 class Pop3Sensor(Pop3Entity, SensorEntity):
-    """A value from the last successful poll; unavailable while polls fail."""
+    """A value from the last successful poll; unavailable while polls fail (but for what the
+    failed poll still measured, such as the certificate's expiry)."""
 
     entity_description: Pop3SensorEntityDescription
+
+    @property
+    def available(self) -> bool:
+        return super().available or self.entity_description.known_despite_failure_fn(
+            self.coordinator
+        )
 
     @property
     def native_value(self) -> int | float | datetime | None:

@@ -165,6 +165,35 @@ async def test_each_failure_shows_its_error_then_the_flow_recovers(
     assert result["result"].state is ConfigEntryState.LOADED
 
 
+async def test_an_unexpected_error_shows_unknown_then_recovers(
+    hass: HomeAssistant,
+    dovecot: DovecotServer,
+    mailbox: DovecotUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug (the core is never supposed to raise) becomes "unknown", not a broken form."""
+    real_poll = config_flow.poll_mailbox
+    calls = 0
+
+    async def poll_that_fails_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug")
+        return await real_poll(*args, **kwargs)
+
+    monkeypatch.setattr(config_flow, "poll_mailbox", poll_that_fails_once)
+    flow_id = await start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(dovecot, mailbox))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(dovecot, mailbox))
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
 async def test_no_credentials_reach_a_server_without_stls(
     hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser, no_stls: FakeServer
 ) -> None:

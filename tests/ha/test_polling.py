@@ -3,6 +3,7 @@ and a clean unload. Time is advanced with the freezer; each poll is a real POP3S
 
 from __future__ import annotations
 
+import poplib
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.pop3_monitor.const import DOMAIN, EVENT_NEW_MESSAGE
+from custom_components.pop3_monitor.coordinator import build_ssl_context
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
 from .helpers import entity_id, next_poll, settled_connections
@@ -162,6 +164,67 @@ async def test_server_down_then_back(
     assert state(hass, loaded_entry, "messages") == "1"
     for key in MEASUREMENTS:
         assert state(hass, loaded_entry, key) != STATE_UNAVAILABLE, key
+
+
+def hold_sessions(dovecot: DovecotServer, user: DovecotUser, count: int) -> list[poplib.POP3]:
+    """Log `count` POP3 sessions in and keep them open, as busy mail clients would."""
+    sessions = []
+    for _ in range(count):
+        session = poplib.POP3(dovecot.host, dovecot.pop3_port, timeout=10)
+        session.user(user.username)
+        session.pass_(user.password)
+        sessions.append(session)
+    return sessions
+
+
+async def test_a_busy_mailbox_keeps_its_last_data(
+    hass: HomeAssistant,
+    dovecot: DovecotServer,
+    mailbox: DovecotUser,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Ten other sessions hold the mailbox, so Dovecot answers [IN-USE]: busy is not down. The
+    sensors keep their values, connectivity stays on and names the reason; free again, the
+    next check brings the news."""
+    dovecot.deliver(mailbox)
+    sessions = await hass.async_add_executor_job(hold_sessions, dovecot, mailbox, 10)
+    try:
+        await press(hass, loaded_entry, "check_now")
+        assert state(hass, loaded_entry, "messages") == "0"
+        connectivity = hass.states.get(entity_id(hass, loaded_entry.entry_id, "connectivity"))
+        assert connectivity is not None
+        assert connectivity.state == STATE_ON
+        assert connectivity.attributes["error"] == "in_use"
+    finally:
+        for session in sessions:
+            await hass.async_add_executor_job(session.quit)
+
+    await next_poll(hass, freezer, timedelta(minutes=1))  # [IN-USE] retries sooner
+    assert state(hass, loaded_entry, "messages") == "1"
+
+
+async def test_a_certificate_that_stops_verifying_still_shows_its_expiry(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server's certificate no longer verifies (here: its CA is no longer trusted): the
+    mailbox sensors go unavailable and connectivity says cert_invalid, but the certificate
+    expiry, read without credentials, stays visible."""
+    monkeypatch.delenv("SSL_CERT_FILE")
+    coordinator = loaded_entry.runtime_data
+    coordinator._ssl_context = await hass.async_add_executor_job(build_ssl_context, True)
+
+    await next_poll(hass, freezer, INTERVAL)
+
+    assert state(hass, loaded_entry, "messages") == STATE_UNAVAILABLE
+    connectivity = hass.states.get(entity_id(hass, loaded_entry.entry_id, "connectivity"))
+    assert connectivity is not None
+    assert connectivity.state == STATE_OFF
+    assert connectivity.attributes["error"] == "cert_invalid"
+    assert state(hass, loaded_entry, "certificate_expiry") == "3000-01-01T00:00:00+00:00"
 
 
 async def test_check_now_polls_at_once(
