@@ -9,7 +9,7 @@ the tracker is persisted with `Store` so new-message events never repeat across 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeAlias
 
@@ -56,7 +56,7 @@ NewMessageListener = Callable[[MessageInfo], None]
 
 
 def mailbox_config(
-    data: dict[str, Any] | Any, *, verify_tls: bool = True, timeout: float | None = None
+    data: Mapping[str, Any], *, verify_tls: bool = True, timeout: float | None = None
 ) -> MailboxConfig:
     """The core's view of a mailbox, built from config-entry (or config-flow) data."""
     tls_mode = TlsMode(data[CONF_TLS_MODE])
