@@ -12,7 +12,14 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pop3probe import ErrorClass, MailboxConfig, SecretSource, TlsMode, poll_mailbox
+from pop3probe import (
+    ErrorClass,
+    MailboxConfig,
+    PollSnapshot,
+    SecretSource,
+    TlsMode,
+    poll_mailbox,
+)
 from tests.core.helpers import open_fds
 from tests.fixtures.scripted import scripted_server, send_then_close
 
@@ -76,7 +83,7 @@ def test_any_reply_to_any_command_gives_a_classified_bounded_read_only_poll(
     assert open_fds() <= fds_before
 
 
-async def _poll_once(verb: str, reply: bytes) -> tuple[object, list[str], float]:
+async def _poll_once(verb: str, reply: bytes) -> tuple[PollSnapshot, list[str], float]:
     async with scripted_server(replies={verb: send_then_close(reply)}) as server:
         config = MailboxConfig(
             host="127.0.0.1",
