@@ -14,7 +14,10 @@ from typing import Any
 
 import homeassistant
 
+from custom_components.pop3_monitor.config_flow import FORM_ERRORS
 from custom_components.pop3_monitor.const import DOMAIN
+from custom_components.pop3_monitor.coordinator import BUSY_ERRORS
+from custom_components.pop3_monitor.pop3probe import ErrorClass
 
 INTEGRATION = Path(__file__).parents[2] / "custom_components" / DOMAIN
 REFERENCE = re.compile(r"\[%key:([a-z0-9_:]+)%\]")
@@ -50,6 +53,20 @@ def test_english_translation_is_strings_json_resolved() -> None:
     english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
     assert english == resolved_strings()
     assert "[%key:" not in json.dumps(english)
+
+
+def test_every_poll_error_has_a_message_and_a_form_error() -> None:
+    """Each error class the core can report has its own translated exception text (what the
+    entry shows when a poll fails) and maps to one of the config flow's form errors."""
+    exceptions = json.loads((INTEGRATION / "strings.json").read_text())["exceptions"]
+    form_errors = set(json.loads((INTEGRATION / "strings.json").read_text())["config"]["error"])
+    for error in ErrorClass:
+        if error in (ErrorClass.OK, ErrorClass.AUTH_FAILED):
+            continue
+        assert f"poll_{error.value}" in exceptions, error
+        if error not in BUSY_ERRORS:  # busy means the login worked: the flow accepts it
+            assert FORM_ERRORS[error][1] in form_errors, error
+    assert "auth_failed" in exceptions
 
 
 if __name__ == "__main__":
