@@ -32,14 +32,15 @@ class SavedMailbox:
 def load_state(path: Path) -> dict[str, SavedMailbox]:
     """Saved mailboxes by name; empty when the file is missing or corrupt (then reported)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as err:
         _LOGGER.warning("cannot read state file %s (%s): starting without it", path, err.strerror)
         return {}
     try:
-        return _decode(json.loads(text))
+        # json.loads takes bytes: invalid UTF-8 is a ValueError like any other corruption.
+        return _decode(json.loads(data))
     except (ValueError, TypeError, KeyError) as err:
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         try:

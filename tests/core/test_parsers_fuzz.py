@@ -3,7 +3,6 @@ value, never another exception; well-formed replies round-trip exactly."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from pop3probe.errors import ProtocolError
 from pop3probe.headers import parse_headers
-from pop3probe.protocol import Pop3Protocol
+from pop3probe.protocol import ReplyBuffer
 from pop3probe.replies import (
     StatusLine,
     classify_error_reply,
@@ -126,20 +125,21 @@ def _framed(lines: list[bytes]) -> bytes:
     return b"+OK\r\n" + b"".join(line + b"\r\n" for line in stuffed) + b".\r\n"
 
 
-async def _read_in_chunks(data: bytes, cuts: list[int], limit: int) -> bytes:
-    protocol = Pop3Protocol()
-    reader = asyncio.ensure_future(_read_reply(protocol, limit))
-    position = 0
+def _read_in_chunks(data: bytes, cuts: list[int], limit: int) -> bytes:
+    """Feed the reply as the network might split it; take the status line, then the body."""
+    buffer = ReplyBuffer()
+    position, status, body = 0, None, None
     for cut in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
-        protocol.data_received(data[position:cut])
+        buffer.feed(data[position:cut])
         position = cut
-        await asyncio.sleep(0)
-    return await asyncio.wait_for(reader, 1)
-
-
-async def _read_reply(protocol: Pop3Protocol, limit: int) -> bytes:
-    await protocol.read_line(512)
-    return await protocol.read_multiline(limit)
+        if status is None:
+            status = buffer.take_line(512)
+        if status is not None and body is None:
+            body = buffer.take_multiline(limit)
+    assert status == b"+OK\r\n"
+    assert body is not None
+    assert len(buffer) == 0
+    return body
 
 
 line_strategy = st.binary(max_size=80).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
@@ -150,11 +150,11 @@ line_strategy = st.binary(max_size=80).map(lambda b: b.replace(b"\r", b"").repla
 def test_multiline_framing_round_trips_whatever_the_chunking(
     lines: list[bytes], cuts: list[int]
 ) -> None:
-    body = asyncio.run(_read_in_chunks(_framed(lines), cuts, 1 << 20))
+    body = _read_in_chunks(_framed(lines), cuts, 1 << 20)
     assert body == b"".join(line + b"\r\n" for line in lines)
 
 
 def test_multiline_reply_over_its_cap_is_a_protocol_error() -> None:
     lines = [b"x" * 1000] * 100
     with pytest.raises(ProtocolError, match="longer than"):
-        asyncio.run(_read_in_chunks(_framed(lines), [500, 5000, 50000], 10_000))
+        _read_in_chunks(_framed(lines), [500, 5000, 50000], 10_000)

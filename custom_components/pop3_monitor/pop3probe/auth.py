@@ -58,7 +58,7 @@ async def authenticate(
     if mechanism is AuthMechanism.USER:
         commands = login_commands(config, mechanism, secret)
         if pipelining:
-            session.write_batch(commands)
+            await session.write_batch(commands)
             replies = [await session.read_reply(c) for c in commands]
         else:
             replies = [await session.execute(commands[0])]

@@ -10,15 +10,38 @@ import hashlib
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.header import decode_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
 from .models import MessageInfo
 
 MAX_HEADER_CHARS = 2000  # of one header value we decode: bounds work on hostile input
 MAX_ENCODED_WORDS = 64
-_PARSER = BytesHeaderParser(policy=compat32)
+_WANTED = frozenset({b"from", b"to", b"subject", b"date", b"message-id"})
+
+
+def _split_headers(block: bytes) -> dict[bytes, str]:
+    """The first From/To/Subject/Date/Message-ID of a header block, unfolded (RFC 5322 2.2.3).
+
+    Five headers out of dozens: a direct scan does in microseconds what a full parse of the
+    block costs a hundred for. Raw 8-bit text is read as UTF-8 (RFC 6532), bad bytes replaced.
+    """
+    found: dict[bytes, list[bytes]] = {}
+    current: list[bytes] | None = None
+    for line in block.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            break  # the blank line that ends the header section
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        key = name.strip().lower()
+        if colon and key in _WANTED and key not in found:
+            current = found[key] = [value]
+        else:
+            current = None
+    return {key: b"".join(parts).decode("utf-8", "replace").strip() for key, parts in found.items()}
 
 
 def _decode_words(value: str) -> str:
@@ -59,6 +82,8 @@ def _join_parts(parts: list[tuple[bytes | str, str | None]], decoded: list[str])
 
 def _clean(text: str) -> str:
     text = " ".join(text.split())  # unfold and collapse white space
+    if text.isprintable():
+        return text
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
@@ -85,17 +110,12 @@ def message_identity(
 
 def parse_headers(block: bytes, number: int, size: int) -> MessageInfo:
     """The header block of `TOP n 0` (already dot-unstuffed) -> MessageInfo."""
-    headers = _PARSER.parsebytes(block)
-
-    def raw(name: str) -> str | None:
-        value = headers.get(name)
-        return None if value is None else str(value)
-
-    sender = _decode_words(raw("From") or "")
-    to = _decode_words(raw("To") or "")
-    subject = _decode_words(raw("Subject") or "")
-    date_text = raw("Date")
-    message_id = _clean(raw("Message-ID") or "")[:998] or None
+    headers = _split_headers(block)
+    sender = _decode_words(headers.get(b"from", ""))
+    to = _decode_words(headers.get(b"to", ""))
+    subject = _decode_words(headers.get(b"subject", ""))
+    date_text = headers.get(b"date")
+    message_id = _clean(headers.get(b"message-id", ""))[:998] or None
     return MessageInfo(
         identity=message_identity(message_id, _clean(date_text or ""), sender, to, subject),
         number=number,

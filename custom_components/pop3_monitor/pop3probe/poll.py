@@ -55,6 +55,7 @@ MAX_HEADER_BYTES = 64 * 1024  # per TOP reply
 MAX_CAPA_BYTES = 16 * 1024
 LIST_BYTES_PER_MESSAGE = 44  # two 20-digit numbers, a space, CRLF
 INSPECTION_TIMEOUT = 10.0
+QUIT_GRACE = 2.0  # seconds to wait for QUIT's +OK once every answer is in
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class _Poll:
         self.new_messages: list[MessageInfo] = []
         self.top_supported = True
         self.learned_login: AuthMechanism | None = None  # a login to pipeline next time
+        self.complete = False  # every answer is in and committed; only QUIT may be left
 
     def enter(self, phase: str) -> None:
         now = time.monotonic()
@@ -149,7 +151,7 @@ class _Poll:
             self.learned_login = mechanism
         look = self._look_commands(pipelining)
         if pipelining:
-            session.write_batch(look.commands)
+            await session.write_batch(look.commands)
         await self._look(look, pipelining)
 
     async def _pipelined_session(self, mechanism: AuthMechanism) -> None:
@@ -163,7 +165,7 @@ class _Poll:
         capa = build_command("CAPA")
         login = login_commands(self.config, mechanism, read_secret(session, self.config))
         look = self._look_commands(pipelining=True)
-        session.write_batch([capa, *login, *look.commands])
+        await session.write_batch([capa, *login, *look.commands])
         self.enter("capa")
         reply = await session.read_reply(capa, MAX_CAPA_BYTES)
         if reply.status.ok and reply.body is not None:
@@ -286,7 +288,7 @@ class _Poll:
         tops = [build_command("TOP", number, 0) for number in fetch]
         quit_command = build_command("QUIT")
         if pipelining:
-            session.write_batch([*tops, quit_command])
+            await session.write_batch([*tops, quit_command])
         fetched: dict[int, MessageInfo] = {}
         if tops:
             self.enter("top")
@@ -298,15 +300,21 @@ class _Poll:
                     break
                 continue
             fetched[number] = parse_headers(reply.body or b"", number, self.sizes[number - 1])
-        self.enter("quit")
-        if tops or not pipelining:
-            # Its +OK comes right behind the TOP replies; alone, waiting would cost a round
-            # trip for nothing: we changed nothing, so there is nothing for QUIT to commit.
-            await self._reply(quit_command, pipelining, 0)
-        self.enter("done")
+        # Everything is in: commit now, so that trouble with QUIT cannot cost the poll.
         if self.top_supported:
             self.new_messages = self.tracker.commit(plan, fetched)
         self.tracker.pipelined_login = self.learned_login
+        self.complete = True
+        self.enter("quit")
+        if tops or not pipelining:
+            # Its +OK comes right behind the TOP replies. Alone, waiting would cost a round
+            # trip for nothing: a read-only session has nothing for QUIT to commit.
+            try:
+                async with asyncio.timeout(QUIT_GRACE):
+                    await self._reply(quit_command, pipelining, 0)
+            except (Pop3Error, OSError, TimeoutError) as err:
+                _LOGGER.debug("no proper reply to QUIT (%s); all answers were in", err)
+        self.enter("done")
 
     def close(self) -> None:
         if self.session is not None:
@@ -357,6 +365,10 @@ async def poll_mailbox(
         error = ProtocolError(f"unexpected {type(err).__name__} during {poll.phase}")
     finally:
         poll.close()
+    if error is not None and poll.complete:
+        # The server answered everything and then failed at goodbye: that is not "down".
+        _LOGGER.debug("poll %s: %s after all answers were in; counted as ok", name, error)
+        error = None
     if poll.phase not in ("done",) and poll.phase in PHASES:
         poll.enter("done")
     tls = poll.tls

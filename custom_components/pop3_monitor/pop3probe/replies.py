@@ -35,8 +35,10 @@ class StatusLine:
 
 
 def _printable(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace")
-    return "".join(ch if ch.isprintable() else "?" for ch in text)[:MAX_REPLY_TEXT]
+    text = raw[: MAX_REPLY_TEXT * 4].decode("utf-8", "replace")[:MAX_REPLY_TEXT]
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def parse_status_line(line: bytes) -> StatusLine:

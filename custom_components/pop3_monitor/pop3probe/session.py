@@ -7,7 +7,6 @@ a late reply would otherwise be paired with the next command.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import ssl
@@ -21,7 +20,7 @@ from .errors import (
     DnsError,
     TlsHandshakeError,
 )
-from .protocol import Pop3Protocol
+from .protocol import Pop3Stream
 from .replies import MAX_STATUS_LINE, StatusLine, classify_error_reply, parse_status_line
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,16 +55,15 @@ class Reply:
 class Pop3Session:
     """An open connection. Use `open_session`, and always `close()`."""
 
-    def __init__(self, protocol: Pop3Protocol, transcript: Transcript | None) -> None:
-        self._protocol = protocol
+    def __init__(self, stream: Pop3Stream, transcript: Transcript | None) -> None:
+        self._stream = stream
         self._transcript = transcript
         self.commands_sent = 0
         self.round_trips = 0
 
     @property
-    def ssl_object(self) -> ssl.SSLObject | None:
-        transport = self._protocol.transport
-        return transport.get_extra_info("ssl_object") if transport else None
+    def ssl_object(self) -> ssl.SSLSocket | None:
+        return self._stream.ssl_object
 
     def _note(self, line: str) -> None:
         if self._transcript is not None:
@@ -74,7 +72,7 @@ class Pop3Session:
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
         self._note("-- TLS handshake")
         try:
-            await self._protocol.start_tls(context, server_hostname)
+            await self._stream.start_tls(context, server_hostname)
         except ssl.SSLCertVerificationError as err:
             raise CertificateInvalidError(
                 f"certificate not valid for {server_hostname}: {err.verify_message}"
@@ -84,16 +82,18 @@ class Pop3Session:
         self._note(f"-- TLS established: {self.ssl_object.version() if self.ssl_object else ''}")
 
     async def read_status(self) -> tuple[StatusLine, bytes]:
-        raw = await self._protocol.read_line(MAX_STATUS_LINE)
+        raw = await self._stream.read_line(MAX_STATUS_LINE)
         status = parse_status_line(raw)
-        self._note(f"S: {'+OK' if status.ok else '-ERR'} {status.text}".rstrip())
+        if self._transcript is not None:
+            self._note(f"S: {'+OK' if status.ok else '-ERR'} {status.text}".rstrip())
         return status, raw
 
-    def write_batch(self, commands: Sequence[Command]) -> None:
+    async def write_batch(self, commands: Sequence[Command]) -> None:
         """Write commands in one go (pipelining when more than one); read each with read_reply."""
-        for command in commands:
-            self._note(f"C: {command.loggable()}")
-        self._protocol.write(b"".join(c.line for c in commands))
+        if self._transcript is not None:
+            for command in commands:
+                self._note(f"C: {command.loggable()}")
+        await self._stream.write(b"".join(c.line for c in commands))
         self.commands_sent += len(commands)
         self.round_trips += 1
 
@@ -102,41 +102,36 @@ class Pop3Session:
         status, _ = await self.read_status()
         body = None
         if status.ok and command.multiline and not status.continuation:
-            body = await self._protocol.read_multiline(body_limit)
-            lines = body.count(b"\n")
-            self._note(f"S: <{lines} lines>")
+            body = await self._stream.read_multiline(body_limit)
+            if self._transcript is not None:
+                lines = body.count(b"\n")
+                self._note(f"S: <{lines} lines>")
         return Reply(command, status, body)
 
     async def execute(self, command: Command, body_limit: int = 64 * 1024) -> Reply:
         """Send one command and read its reply (no raise on -ERR: see Reply.raise_for_error)."""
-        self.write_batch([command])
+        await self.write_batch([command])
         return await self.read_reply(command, body_limit)
 
     def close(self) -> None:
-        self._protocol.close()
+        self._stream.close()
 
 
 async def open_session(
     host: str, port: int, *, source_address: str | None, transcript: Transcript | None
 ) -> Pop3Session:
     """TCP connect, classifying DNS failures and refusals. (Timeouts are the caller's.)"""
-    loop = asyncio.get_running_loop()
     if transcript is not None:
         transcript.add(f"-- connecting to {host}:{port}")
     try:
-        _, protocol = await loop.create_connection(
-            Pop3Protocol,
-            host,
-            port,
-            local_addr=(source_address, 0) if source_address else None,
-        )
+        stream = await Pop3Stream.connect(host, port, source_address)
     except socket.gaierror as err:
         raise DnsError(f"cannot resolve {host}: {err.strerror}") from None
     except ConnectionRefusedError:
         raise ConnectRefusedError(f"connection to {host}:{port} refused") from None
     except OSError as err:
         raise ConnectRefusedError(f"cannot connect to {host}:{port}: {_reason(err)}") from None
-    return Pop3Session(protocol, transcript)
+    return Pop3Session(stream, transcript)
 
 
 def _reason(err: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ssl
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -46,20 +46,12 @@ def _name(name: x509.Name) -> str:
     return name.rfc4514_string()[:300]
 
 
-def describe_session(ssl_object: ssl.SSLObject, *, verified: bool) -> TlsInfo:
+def describe_session(ssl_object: ssl.SSLSocket | ssl.SSLObject, *, verified: bool) -> TlsInfo:
     """Version, cipher and the leaf certificate's facts of an established TLS session."""
     cipher = ssl_object.cipher()
-    der = ssl_object.getpeercert(binary_form=True)
-    not_after = None
-    subject = issuer = fingerprint = ""
-    if der:
-        fingerprint = hashlib.sha256(der).hexdigest()
-        try:
-            cert = x509.load_der_x509_certificate(der)
-            not_after = cert.not_valid_after_utc.astimezone(UTC)
-            subject, issuer = _name(cert.subject), _name(cert.issuer)
-        except ValueError:
-            pass  # an unparsable certificate still has a fingerprint
+    not_after, subject, issuer, fingerprint = _certificate_facts(
+        ssl_object.getpeercert(binary_form=True)
+    )
     return TlsInfo(
         version=ssl_object.version() or "",
         cipher=cipher[0] if cipher else "",
@@ -68,4 +60,23 @@ def describe_session(ssl_object: ssl.SSLObject, *, verified: bool) -> TlsInfo:
         cert_issuer=issuer,
         cert_sha256=fingerprint,
         verified=verified,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _certificate_facts(der: bytes | None) -> tuple[datetime | None, str, str, str]:
+    """Expiry, subject, issuer, fingerprint; cached, as a server shows the same certificate
+    at every poll."""
+    if not der:
+        return None, "", "", ""
+    fingerprint = hashlib.sha256(der).hexdigest()
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None, "", "", fingerprint  # an unparsable certificate still has a fingerprint
+    return (
+        cert.not_valid_after_utc.astimezone(UTC),
+        _name(cert.subject),
+        _name(cert.issuer),
+        fingerprint,
     )
