@@ -66,21 +66,7 @@ CORRUPTIONS = {
 }
 
 
-NOT_UTF8 = pytest.mark.xfail(
-    strict=True,
-    reason="REQUESTS.md: load_state lets UnicodeDecodeError escape; the exporter dies at start",
-)
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        pytest.param(
-            content, id=name, marks=NOT_UTF8 if name in ("binary junk", "invalid UTF-8") else ()
-        )
-        for name, content in CORRUPTIONS.items()
-    ],
-)
+@pytest.mark.parametrize("content", CORRUPTIONS.values(), ids=CORRUPTIONS.keys())
 def test_a_corrupt_state_file_is_reported_kept_aside_and_replaced(
     tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
