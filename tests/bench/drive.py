@@ -1,0 +1,46 @@
+"""Runs N polls of one client against a server described in a JSON file; for instruction counts
+under valgrind (bench_instructions), where each client must be its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import poplib
+import ssl
+import sys
+from pathlib import Path
+
+from pop3probe import MailboxConfig, MessageTracker, SecretSource, poll_mailbox
+
+
+def main(server_file: str, client: str, count: int) -> None:
+    server = json.loads(Path(server_file).read_text())
+    context = ssl.create_default_context(cafile=server["ca"])
+    if client == "ours":
+        config = MailboxConfig(
+            host="127.0.0.1",
+            port=server["port"],
+            username=server["user"],
+            secret=SecretSource(value=server["password"]),
+        )
+
+        async def polls() -> None:
+            for _ in range(count):
+                snapshot = await poll_mailbox(config, MessageTracker(), ssl_context=context)
+                assert snapshot.ok, snapshot.error_text
+
+        asyncio.run(polls())
+        return
+    for _ in range(count):
+        session = poplib.POP3_SSL("127.0.0.1", server["port"], context=context)
+        session.user(server["user"])
+        session.pass_(server["password"])
+        messages, _ = session.stat()
+        session.list()
+        for number in range(1, messages + 1):
+            session.top(number, 0)
+        session.quit()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
