@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import re
 import socket
 import ssl
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .errors import ProtocolError, ServerDisconnectedError
 
@@ -25,6 +27,7 @@ _END_OF_MULTILINE = b"\r\n.\r\n"
 _STUFFED_DOT = re.compile(rb"^\.", re.MULTILINE)  # RFC 1939: a line starting "." got one more
 _COMPACT_AT = 64 * 1024
 _RECV_SIZE = 64 * 1024
+T = TypeVar("T")
 
 
 class ReplyBuffer:
@@ -162,23 +165,30 @@ class Pop3Stream:
         finally:
             remove(fd)
 
-    async def _fill(self) -> None:
-        """Read what the socket has (waiting for it) into the buffer."""
+    async def _until_done(self, operation: Callable[[], T], *, writing: bool) -> T:
+        """Run a non-blocking socket operation, waiting for readiness until it goes through.
+
+        TLS can need the other direction than the operation's own (WantRead while writing).
+        """
         while True:
             try:
-                data = self._sock.recv(_RECV_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError):
+                return operation()
+            except ssl.SSLWantReadError:
                 await self._wait(writable=False)
-                continue
             except ssl.SSLWantWriteError:
                 await self._wait(writable=True)
-                continue
-            except (ssl.SSLError, OSError) as err:
-                raise ServerDisconnectedError(f"connection lost: {err}") from None
-            if not data:
-                raise ServerDisconnectedError("server closed the connection")
-            self._buffer.feed(data)
-            return
+            except BlockingIOError:
+                await self._wait(writable=writing)
+
+    async def _fill(self) -> None:
+        """Read what the socket has (waiting for it) into the buffer."""
+        try:
+            data = await self._until_done(lambda: self._sock.recv(_RECV_SIZE), writing=False)
+        except (ssl.SSLError, OSError) as err:
+            raise ServerDisconnectedError(f"connection lost: {err}") from None
+        if not data:
+            raise ServerDisconnectedError("server closed the connection")
+        self._buffer.feed(data)
 
     async def read_line(self, limit: int) -> bytes:
         while (line := self._buffer.take_line(limit)) is None:
@@ -192,18 +202,14 @@ class Pop3Stream:
 
     async def write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            try:
-                sent = self._sock.send(view)
-            except (BlockingIOError, ssl.SSLWantWriteError):
-                await self._wait(writable=True)
-                continue
-            except ssl.SSLWantReadError:
-                await self._wait(writable=False)
-                continue
-            except (ssl.SSLError, OSError) as err:
-                raise ServerDisconnectedError(f"connection lost: {err}") from None
-            view = view[sent:]
+        try:
+            while view:
+                sent = await self._until_done(
+                    functools.partial(self._sock.send, view), writing=True
+                )
+                view = view[sent:]
+        except (ssl.SSLError, OSError) as err:
+            raise ServerDisconnectedError(f"connection lost: {err}") from None
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
         """Discard anything unread, then handshake. SSL errors propagate for classification."""
@@ -211,14 +217,7 @@ class Pop3Stream:
         self._sock = context.wrap_socket(
             self._sock, server_hostname=server_hostname, do_handshake_on_connect=False
         )
-        while True:
-            try:
-                self._sock.do_handshake()
-                return
-            except ssl.SSLWantReadError:
-                await self._wait(writable=False)
-            except ssl.SSLWantWriteError:
-                await self._wait(writable=True)
+        await self._until_done(self._sock.do_handshake, writing=True)
 
     def close(self) -> None:
         if self._closed:
