@@ -239,9 +239,7 @@ class Scheduler:
             if await self._wait_or_stop(state, delay):
                 return
             snapshot = await self._poll_once(state)
-            delay = state.backoff.next_delay(snapshot)
-            if snapshot.login_delay:
-                delay = max(delay, float(snapshot.login_delay))
+            delay = state.backoff.next_delay(snapshot)  # includes the LOGIN-DELAY floor
             delay *= random.uniform(1.0, 1.0 + RESCHEDULE_JITTER)
 
     async def _wait_or_stop(self, state: MailboxState, delay: float) -> bool:
