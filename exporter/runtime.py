@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from .collector import FrozenView, SelfMetrics, freeze
+from .collector import FrozenView, MailboxExposition, SelfMetrics, freeze
 from .config import ConfigError, ExporterConfig, load_config
 from .scheduler import START_SPREAD_LIMIT, PollFunction, Scheduler
 from .sharding import Shard
@@ -34,6 +34,7 @@ class Exporter:
         self.config_path = config_path
         self.registry = CollectorRegistry(auto_describe=False)  # the exporter's own metrics
         self.self_metrics = SelfMetrics(self.registry)
+        self.exposition = MailboxExposition()  # /metrics text, cached per unchanged mailbox
         extra = {"poll": poll} if poll is not None else {}
         self.scheduler = Scheduler(
             config,

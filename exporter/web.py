@@ -82,7 +82,7 @@ async def _metrics(request: web.Request) -> web.Response:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     # Copy the state here, render in a thread: a big exposition must not stall the polls.
     body = await asyncio.to_thread(
-        render_scrape, exporter.registry, exporter.frozen_views(), encoder
+        render_scrape, exporter.registry, exporter.frozen_views(), encoder, exporter.exposition
     )
     return web.Response(body=body, headers={"Content-Type": content_type})
 
