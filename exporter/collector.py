@@ -41,7 +41,18 @@ LAST = "Value from the last poll"
 LAST_OK = "Value from the last successful poll"
 
 # prometheus_client's value formatting (Go's), declared here since the library has no hints.
-_go_float: Callable[[float], str] = floatToGoString
+_float_to_go_string: Callable[[float], str] = floatToGoString
+
+
+def _go_float(value: float) -> str:
+    """floatToGoString's result; its common case (repr with at most six digits before the dot,
+    so no exponent to rewrite) done inline, the rest (inf, nan, exponents) left to it."""
+    text = repr(float(value))
+    dot = text.find(".")
+    if dot > 0 and (dot <= 6 or value <= 0) and "e" not in text:
+        return text
+    return _float_to_go_string(value)
+
 
 Encoder = Callable[[CollectorRegistry], bytes]
 Sample = tuple[int, tuple[str, ...], float]  # (family index, label values, value)
@@ -81,15 +92,16 @@ class FamilySpec:
         return kind(self.name, self.documentation, labels=list(self.labels))
 
     @functools.cached_property
-    def _label_order(self) -> tuple[tuple[str, int], ...]:
+    def _template(self) -> str:
         # The encoders print labels sorted by name (`capability` before `mailbox`).
-        return tuple(sorted((label, i) for i, label in enumerate(self.labels)))
+        order = sorted((label, i) for i, label in enumerate(self.labels))
+        labels = ",".join(f'{label}="{{{i}}}"' for label, i in order)
+        suffix = "_total" if self.counter else ""
+        return f"{self.name}{suffix}{{{{{labels}}}}} {{value}}\n"
 
     def line(self, values: tuple[str, ...], value: float) -> str:
         """One sample line, as prometheus_client's text and OpenMetrics encoders write it."""
-        labels = ",".join(f'{label}="{_escape(values[i])}"' for label, i in self._label_order)
-        suffix = "_total" if self.counter else ""
-        return f"{self.name}{suffix}{{{labels}}} {_go_float(value)}\n"
+        return self._template.format(*map(_escape, values), value=_go_float(value))
 
 
 SNAPSHOT_FAMILIES = (
@@ -201,6 +213,7 @@ COUNTED_FAMILIES = (
 POLLS, NEW, INTERVAL = range(3)
 
 
+@functools.lru_cache(maxsize=4096)  # label values repeat: mailbox names, phases, capabilities
 def _escape(value: str) -> str:
     """Label value escaping of both text formats."""
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
