@@ -16,17 +16,26 @@ from pop3probe import MailboxConfig, MessageTracker, SecretSource, poll_mailbox
 def main(server_file: str, client: str, count: int) -> None:
     server = json.loads(Path(server_file).read_text())
     context = ssl.create_default_context(cafile=server["ca"])
-    if client == "ours":
+    if client in ("ours", "ours-steady"):
         config = MailboxConfig(
             host="127.0.0.1",
             port=server["port"],
             username=server["user"],
             secret=SecretSource(value=server["password"]),
         )
+        # "ours": every poll is a first poll (TOP of every message); "ours-steady": one tracker
+        # across polls, as the exporter and Home Assistant poll. The warm-up poll runs even
+        # when count is 0, so it is subtracted with the start-up.
+        steady = client == "ours-steady"
 
         async def polls() -> None:
+            tracker = MessageTracker()
+            if steady:
+                await poll_mailbox(config, tracker, ssl_context=context)
             for _ in range(count):
-                snapshot = await poll_mailbox(config, MessageTracker(), ssl_context=context)
+                snapshot = await poll_mailbox(
+                    config, tracker if steady else MessageTracker(), ssl_context=context
+                )
                 assert snapshot.ok, snapshot.error_text
 
         asyncio.run(polls())
@@ -37,7 +46,9 @@ def main(server_file: str, client: str, count: int) -> None:
         session.pass_(server["password"])
         messages, _ = session.stat()
         session.list()
-        for number in range(1, messages + 1):
+        # poplib-steady: what a steady-state check needs, the last message's headers only.
+        first = messages if client == "poplib-steady" else 1
+        for number in range(first, messages + 1):
             session.top(number, 0)
         session.quit()
 

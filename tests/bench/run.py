@@ -17,10 +17,7 @@ def main() -> int:
     dovecot, root = bench_core.start_dovecot()
     try:
         rows.append(bench_core.bench_cpu_per_poll(dovecot, repeat=30 if args.quick else 200))
-        if (
-            counted := bench_core.bench_instructions(dovecot, 10 if args.quick else 40)
-        ) is not None:
-            rows.append(counted)
+        rows += bench_core.bench_instructions(dovecot, 10 if args.quick else 40)
         rows.append(bench_core.bench_round_trips(dovecot, repeat=3 if args.quick else 5))
         rows += bench_core.bench_big_mailbox(dovecot, size=1000 if args.quick else 10_000)
     finally:
