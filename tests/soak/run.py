@@ -28,7 +28,7 @@ import trustme
 
 from tests.exporter.helpers import ExporterProcess, start_exporter
 from tests.fixtures.background import BackgroundLoop
-from tests.fixtures.dovecot import DovecotServer, DovecotUser
+from tests.fixtures.dovecot import DovecotServer, DovecotUser, running_dovecot
 from tests.fixtures.faultproxy import Direction, Fault, FaultKind, FaultProxy
 
 SAMPLE_EVERY = 5.0  # seconds between RSS/fd samples and deliveries
@@ -125,45 +125,47 @@ def _config(
 def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="pop3-soak-"))
-    root.chmod(0o755)
-    (root / "dovecot").mkdir(mode=0o755)
-    dovecot = DovecotServer(root / "dovecot", trustme.CA())
-    dovecot.start()
+    try:
+        with running_dovecot(trustme.CA()) as dovecot, BackgroundLoop() as background:
+            return _run_against(dovecot, background, root, args, rng)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run_against(
+    dovecot: DovecotServer,
+    background: BackgroundLoop,
+    root: Path,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> int:
+    users = [dovecot.add_user() for _ in range(args.mailboxes)]
+    for user in users:
+        for n in range(2):
+            dovecot.deliver(user, subject=f"waiting {n}")
+    tls_proxy = FaultProxy(
+        dovecot.pop3s_port, tls=True, record=False, chooser=_chooser(True, args.fault_rate, rng)
+    )
+    plain_proxy = FaultProxy(
+        dovecot.pop3_port, record=False, chooser=_chooser(False, args.fault_rate, rng)
+    )
+    background.run(tls_proxy.start())
+    background.run(plain_proxy.start())
     exporter: ExporterProcess | None = None
     try:
-        users = [dovecot.add_user() for _ in range(args.mailboxes)]
-        for user in users:
-            for n in range(2):
-                dovecot.deliver(user, subject=f"waiting {n}")
-        with BackgroundLoop() as background:
-            tls_proxy = FaultProxy(
-                dovecot.pop3s_port,
-                tls=True,
-                record=False,
-                chooser=_chooser(True, args.fault_rate, rng),
-            )
-            plain_proxy = FaultProxy(
-                dovecot.pop3_port, record=False, chooser=_chooser(False, args.fault_rate, rng)
-            )
-            background.run(tls_proxy.start())
-            background.run(plain_proxy.start())
-            try:
-                config = _config(dovecot, users, tls_proxy, plain_proxy, args, root / "state.json")
-                exporter = start_exporter(config, root, log_level="info")
-                report = _soak(exporter, dovecot, users, args, rng)
-                exporter.stop()
-                log = exporter.log
-            finally:
-                background.run(tls_proxy.stop())
-                background.run(plain_proxy.stop())
-        faults = tls_proxy.faults_injected + plain_proxy.faults_injected
-        sessions = tls_proxy.connections + plain_proxy.connections
-        return _report(report, faults, sessions, log, exporter.process.returncode, args)
+        config = _config(dovecot, users, tls_proxy, plain_proxy, args, root / "state.json")
+        exporter = start_exporter(config, root, log_level="info")
+        report = _soak(exporter, dovecot, users, args, rng)
+        exit_code = exporter.stop()
+        log = exporter.log
     finally:
         if exporter is not None:
             exporter.stop()
-        dovecot.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        background.run(tls_proxy.stop())
+        background.run(plain_proxy.stop())
+    faults = tls_proxy.faults_injected + plain_proxy.faults_injected
+    sessions = tls_proxy.connections + plain_proxy.connections
+    return _report(report, faults, sessions, log, exit_code, args)
 
 
 def _soak(
@@ -250,9 +252,11 @@ def _report(
         f"{int(new_mail)}"
     )
     if rss:
+        late = [p for p in rss if p[0] >= report["minutes"] / 2]
         print(
-            f"RSS: start {rss[0][1] / 1024:.1f} MiB, end {rss[-1][1] / 1024:.1f} MiB, slope "
-            f"{slope:+.1f} KiB/min (after warm-up)"
+            f"RSS: start {rss[0][1] / 1024:.1f} MiB, end {rss[-1][1] / 1024:.1f} MiB, "
+            f"max {max(v for _, v in rss) / 1024:.1f} MiB; slope {slope:+.1f} KiB/min after "
+            f"warm-up, {_slope(late):+.1f} KiB/min over the second half"
         )
     if fds:
         print(f"open fds: start {fds[0]}, end {fds[-1]}, max {max(fds)}")
@@ -277,6 +281,8 @@ def _report(
         problems.append("fds grew")
     if polls == 0:
         problems.append("no polls")
+    if new_mail > report["delivered"]:
+        problems.append("more new messages counted than delivered (mail reported twice)")
     print("== soak: " + ("PASS" if not problems else "FAIL: " + "; ".join(problems)))
     return 0 if not problems else 1
 
