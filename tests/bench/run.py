@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 
-from tests.bench import bench_core
+from tests.bench import bench_core, bench_exporter
 
 
 def main() -> int:
@@ -22,9 +23,17 @@ def main() -> int:
         rows += bench_core.bench_big_mailbox(dovecot, size=1000 if args.quick else 10_000)
     finally:
         bench_core.stop_dovecot(dovecot, root)
+    # The exporter's benchmarks get their own Dovecot: the scale run needs a thousand users.
+    scale = 200 if args.quick else 1000
+    with bench_exporter.exporter_dovecot(scale + 40) as dovecot:
+        rows += bench_exporter.bench_scale(dovecot, mailboxes=scale, rounds=2 if args.quick else 4)
+        rows += bench_exporter.bench_probe(dovecot, count=50 if args.quick else 300)
+    rows += bench_exporter.bench_metrics_render(
+        2000 if args.quick else 10_000, repeat=3 if args.quick else 5
+    )
     print(
-        f"\nmachine: {platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {platform.platform()}"
+        f"\nmachine: {platform.machine()}, {bench_exporter.cpu_model()}, {os.cpu_count()} CPUs, "
+        f"{platform.python_implementation()} {platform.python_version()}, {platform.platform()}"
     )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     header = ("benchmark", "pop3-monitor", "baseline", "ratio")
