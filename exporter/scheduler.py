@@ -30,7 +30,7 @@ from pop3probe import (
 
 from .config import ExporterConfig, MailboxSettings
 from .sharding import Shard
-from .state import SavedMailbox, load_state, save_state
+from .state import SavedMailbox, encode_entry, load_state, write_entries
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class MailboxState:
     polling: bool = False
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    saved_text: str | None = None  # encode_entry(saved()) until the next poll
 
     @property
     def name(self) -> str:
@@ -65,6 +66,15 @@ class MailboxState:
     @property
     def interval(self) -> float:
         return self.settings.interval
+
+    def saved_entry(self) -> str:
+        """The state file's entry for this mailbox, encoded once between two polls (a poll
+        commits its tracker before QUIT, so nothing is kept while one runs)."""
+        if self.polling:
+            return encode_entry(self.saved())
+        if self.saved_text is None:
+            self.saved_text = encode_entry(self.saved())
+        return self.saved_text
 
     def saved(self) -> SavedMailbox:
         return SavedMailbox(
@@ -114,6 +124,7 @@ class Scheduler:
         )
         self._states: dict[str, MailboxState] = {}
         self._saved: dict[str, SavedMailbox] = {}
+        self._saved_text: dict[str, tuple[SavedMailbox, str]] = {}  # encoded _saved entries
         self._dirty = asyncio.Event()
         self._saver_stop = asyncio.Event()
         self._saver: asyncio.Task[None] | None = None
@@ -162,6 +173,7 @@ class Scheduler:
             if name not in self._states:
                 self._add(settings)
         self._saved = {n: s for n, s in self._saved.items() if n in wanted}
+        self._saved_text = {n: t for n, t in self._saved_text.items() if n in self._saved}
         self._dirty.set()
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
@@ -259,11 +271,13 @@ class Scheduler:
                 )
             finally:
                 state.polling = False
+                state.saved_text = None  # the poll may have committed the tracker
         self.record(state, snapshot)
         return snapshot
 
     def record(self, state: MailboxState, snapshot: PollSnapshot) -> None:
         state.last = snapshot
+        state.saved_text = None  # tracker and counters changed: encode again at the next write
         state.polls_total[snapshot.error.value] += 1
         if snapshot.ok:
             state.last_success = snapshot
@@ -293,6 +307,13 @@ class Scheduler:
 
     # --- state file ---------------------------------------------------------------------------
 
+    def _saved_entry(self, name: str, saved: SavedMailbox) -> str:
+        """A kept entry of a mailbox not polled here (another shard's, or removed on reload)."""
+        cached = self._saved_text.get(name)
+        if cached is None or cached[0] is not saved:
+            cached = self._saved_text[name] = (saved, encode_entry(saved))
+        return cached[1]
+
     async def _save_loop(self) -> None:
         while True:
             await self._dirty.wait()
@@ -307,10 +328,15 @@ class Scheduler:
         path: Path | None = self._config.state_file
         if path is None:
             return
-        # Serialised here, in the event loop, so no poll changes a tracker while it is read.
-        mailboxes = dict(self._saved)
-        mailboxes.update({name: state.saved() for name, state in self._states.items()})
+        # Encoded here, in the event loop, so no poll changes a tracker while it is read; only
+        # mailboxes polled since the last write are encoded again.
+        entries = {
+            name: self._saved_entry(name, saved)
+            for name, saved in self._saved.items()
+            if name not in self._states
+        }
+        entries.update({name: state.saved_entry() for name, state in self._states.items()})
         try:
-            await asyncio.to_thread(save_state, path, mailboxes)
+            await asyncio.to_thread(write_entries, path, entries)
         except OSError as err:
             _LOGGER.error("cannot write state file %s: %s", path, err)

@@ -78,21 +78,29 @@ def _decode(document: Any) -> dict[str, SavedMailbox]:
     return result
 
 
+def encode_entry(saved: SavedMailbox) -> str:
+    """One mailbox's entry as the JSON text `save_state` writes for it. A caller that saves
+    often can keep this text while the mailbox is unchanged (at a thousand mailboxes, encoding
+    every tracker at every write cost more CPU than the polls it records)."""
+    entry = {
+        "identity": saved.identity,
+        "tracker": saved.tracker,
+        "new_messages_total": saved.new_messages_total,
+        "polls_total": dict(saved.polls_total),
+    }
+    return json.dumps(entry, separators=(",", ":"), sort_keys=True)
+
+
 def save_state(path: Path, mailboxes: Mapping[str, SavedMailbox]) -> None:
     """Write atomically: temp file in the same directory, fsync, rename, fsync the directory."""
-    document = {
-        "version": FORMAT_VERSION,
-        "mailboxes": {
-            name: {
-                "identity": saved.identity,
-                "tracker": saved.tracker,
-                "new_messages_total": saved.new_messages_total,
-                "polls_total": dict(saved.polls_total),
-            }
-            for name, saved in mailboxes.items()
-        },
-    }
-    data = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    write_entries(path, {name: encode_entry(saved) for name, saved in mailboxes.items()})
+
+
+def write_entries(path: Path, entries: Mapping[str, str]) -> None:
+    """`save_state` for entries already encoded by `encode_entry`: the same bytes as one
+    `json.dumps` of the whole document with sorted keys."""
+    body = ",".join(f"{json.dumps(name)}:{entries[name]}" for name in sorted(entries))
+    data = f'{{"mailboxes":{{{body}}},"version":{FORMAT_VERSION}}}'.encode()
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as temp:
