@@ -255,8 +255,11 @@ class Scheduler:
             delay *= random.uniform(1.0, 1.0 + RESCHEDULE_JITTER)
 
     async def _wait_or_stop(self, state: MailboxState, delay: float) -> bool:
+        # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, and at a
+        # thousand mailboxes those waiting tasks were a good part of the memory per mailbox.
         try:
-            await asyncio.wait_for(state.stop.wait(), timeout=delay)
+            async with asyncio.timeout(delay):
+                await state.stop.wait()
         except TimeoutError:
             return False
         return True
