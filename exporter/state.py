@@ -7,6 +7,7 @@ look at, and replaced; the exporter then starts as on a first run rather than re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ class SavedMailbox:
 
 def load_state(path: Path) -> dict[str, SavedMailbox]:
     """Saved mailboxes by name; empty when the file is missing or corrupt (then reported)."""
+    _remove_leftover_temp_files(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -56,6 +58,15 @@ def load_state(path: Path) -> dict[str, SavedMailbox]:
             kept,
         )
         return {}
+
+
+def _remove_leftover_temp_files(path: Path) -> None:
+    """Temp files of a write cut short by a crash (see write_entries). Only this process
+    writes the state file, so at start-up any such file is a leftover."""
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+            _LOGGER.info("removed %s, left by an interrupted state write", leftover)
 
 
 def _decode(document: Any) -> dict[str, SavedMailbox]:

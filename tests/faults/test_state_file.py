@@ -92,3 +92,16 @@ def test_an_unreadable_state_file_is_not_fatal(
         assert load_state(path) == {}
     assert os.path.isdir(path)
     assert caplog.records
+
+
+def test_temp_files_left_by_an_interrupted_write_are_removed_at_start(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    save_state(state, {})
+    leftover = tmp_path / ".state.json.k2j4x9"  # what mkstemp left when the writer was killed
+    leftover.write_bytes(b'{"mailboxes":{"half')
+    unrelated = tmp_path / ".other.json.abc"
+    unrelated.write_text("{}")
+    assert load_state(state) == {}
+    assert not leftover.exists()
+    assert unrelated.exists()
+    assert state.exists()
