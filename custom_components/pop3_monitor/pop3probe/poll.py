@@ -43,6 +43,7 @@ from .replies import (
     parse_capabilities,
     parse_list,
     parse_stat,
+    shared_tags,
 )
 from .session import Pop3Session, Reply, Transcript, open_session
 from .tls import client_context, describe_session, inspection_context
@@ -408,7 +409,7 @@ def _snapshot(
             server_text=error.server_text or "",
             phase_durations=MappingProxyType(dict(poll.durations)),
             tls=tls,
-            capabilities=frozenset(capabilities),
+            capabilities=shared_tags(capabilities),
             login_delay=poll.login_delay,
             commands_sent=session.commands_sent if session else 0,
             round_trips=session.round_trips if session else 0,
@@ -424,7 +425,7 @@ def _snapshot(
         known_messages=poll.tracker.known_messages if poll.top_supported else (),
         new_messages=tuple(poll.new_messages),
         tls=tls,
-        capabilities=frozenset(capabilities),
+        capabilities=shared_tags(capabilities),
         login_delay=poll.login_delay,
         commands_sent=session.commands_sent if session else 0,
         round_trips=session.round_trips if session else 0,

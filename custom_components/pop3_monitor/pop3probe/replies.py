@@ -7,6 +7,7 @@ it cannot make sense of, never anything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import (
@@ -131,7 +132,23 @@ def parse_capabilities(block: bytes) -> Capabilities:
             login_delay = min(int(words[1]), 86_400 * 7)
         elif tag == "IMPLEMENTATION":
             implementation = _printable(" ".join(words[1:]).encode())[:100]
-    return Capabilities(frozenset(tags), frozenset(sasl), login_delay, implementation)
+    return Capabilities(shared_tags(tags), shared_tags(sasl), login_delay, implementation)
+
+
+_SHARED_TAG_SETS: dict[frozenset[str], frozenset[str]] = {}
+MAX_SHARED_TAG_SETS = 1024
+
+
+def shared_tags(tags: Iterable[str]) -> frozenset[str]:
+    """One frozenset per distinct set of tags: a server sends the same CAPA at every poll, so
+    a thousand mailboxes' snapshots share a handful of sets instead of holding a copy each."""
+    key = frozenset(tags)
+    shared = _SHARED_TAG_SETS.get(key)
+    if shared is not None:
+        return shared
+    if len(_SHARED_TAG_SETS) < MAX_SHARED_TAG_SETS:
+        _SHARED_TAG_SETS[key] = key
+    return key
 
 
 def apop_timestamp(greeting: StatusLine, raw_greeting: bytes) -> bytes | None:

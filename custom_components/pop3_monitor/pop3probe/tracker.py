@@ -57,7 +57,9 @@ class MessageTracker:
         self._sizes: tuple[int, ...] = ()  # the entries' sizes, for a C-speed prefix compare
         self._unidentified = 0  # entries without info
         self._known: tuple[MessageInfo, ...] = ()  # cached for snapshots
-        self._removed: deque[str] = deque(maxlen=MAX_REMEMBERED_REMOVED)
+        # Identities of removed mail, so a reappearance isn't new; made on the first removal
+        # (an empty bounded deque costs most of a kilobyte, in every tracker).
+        self._removed: deque[str] | None = None
         # Identities known before a renumbering and not placed again yet, with their arrival.
         self._unplaced: dict[str, int] = {}
         self._sequence = 0  # successful polls so far
@@ -195,7 +197,7 @@ class MessageTracker:
         if touched or plan.rearranged:
             known = dict(self._unplaced)
             known.update((e.info.identity, e.arrived) for e in self._entries if e.info)
-            seen = known.keys() | set(self._removed)
+            seen = known.keys() | set(self._removed or ())
             for number in touched:
                 entry = entries[number - 1]
                 info = fetched.get(number) or entry.info
@@ -238,8 +240,13 @@ class MessageTracker:
         if any(e.info is None for e in entries):
             self._unplaced = missing  # may still be among the unidentified positions
         else:
-            self._removed.extend(missing)
+            self._remember_removed(missing)
             self._unplaced = {}
+
+    def _remember_removed(self, identities: Iterable[str]) -> None:
+        if self._removed is None:
+            self._removed = deque(maxlen=MAX_REMEMBERED_REMOVED)
+        self._removed.extend(identities)
 
     def _install(self, entries: list[_Entry]) -> None:
         if entries == self._entries:  # the same objects: compared at C speed
@@ -274,7 +281,7 @@ class MessageTracker:
             "version": STATE_VERSION,
             "sequence": self._sequence,
             "baseline_time": self._baseline_time,
-            "removed": list(self._removed),
+            "removed": list(self._removed or ()),
             "unplaced": self._unplaced,
             "pipelined_login": self.pipelined_login.value if self.pipelined_login else None,
             "entries": [
@@ -299,7 +306,7 @@ class MessageTracker:
             tracker._sequence = int(str(data["sequence"]))
             baseline = data.get("baseline_time")
             tracker._baseline_time = float(str(baseline)) if baseline is not None else None
-            tracker._removed.extend(str(i) for i in _as_list(data.get("removed", [])))
+            tracker._remember_removed(str(i) for i in _as_list(data.get("removed", [])))
             unplaced = data.get("unplaced", {})
             if not isinstance(unplaced, Mapping):
                 raise ValueError("malformed tracker state: unplaced")
