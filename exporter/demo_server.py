@@ -214,7 +214,7 @@ class DemoPop3Server:
                 self._sessions.discard(task)
 
 
-CAPABILITIES = (b"TOP", b"USER", b"PIPELINING", b"RESP-CODES", b"AUTH-RESP-CODE", b"UIDL")
+CAPABILITIES = (b"TOP", b"USER", b"PIPELINING", b"RESP-CODES", b"AUTH-RESP-CODE")
 
 
 class _Session:
