@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -40,9 +40,10 @@ from pop3_exporter.collector import (
     render_scrape,
 )
 from pop3_exporter.sharding import shard_of
-from pop3probe import PHASES, ErrorClass, MessageInfo, PollSnapshot, TlsInfo
+from pop3probe import PHASES, ErrorClass, MessageInfo, PollSnapshot
 from tests.bench.bench_core import _poplib_session
 from tests.exporter.helpers import ExporterProcess, parse_metrics, start_exporter
+from tests.exporter.snapshots import NOW, TLS
 from tests.fixtures.dovecot import DovecotServer, DovecotUser, running_dovecot
 from tests.fixtures.ports import free_port, wait_for_port
 
@@ -50,18 +51,8 @@ Row = tuple[str, str, str, str]
 
 # --- 5. /metrics at 10,000 mailboxes -------------------------------------------------------------
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DOVECOT_CAPABILITIES = frozenset(
     {"TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "USER", "SASL", "PLAIN", "LOGIN"}
-)
-TLS = TlsInfo(
-    version="TLSv1.3",
-    cipher="TLS_AES_256_GCM_SHA384",
-    cert_not_after=NOW + timedelta(days=60),
-    cert_subject="CN=localhost",
-    cert_issuer="CN=test CA",
-    cert_sha256="ab" * 32,
-    verified=True,
 )
 
 

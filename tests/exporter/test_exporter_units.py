@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -26,42 +25,9 @@ from pop3_exporter.state import SavedMailbox, load_state, save_state
 from pop3_exporter.status import render_status
 from pop3_exporter.web import build_app, parse_listen_address
 from pop3_exporter.webauth import PasswordVerifier, hash_password, is_supported_hash
-from pop3probe import Backoff, ErrorClass, MessageInfo, MessageTracker, PollSnapshot, TlsInfo
+from pop3probe import Backoff, ErrorClass, MessageTracker, PollSnapshot
 from tests.exporter.helpers import parse_metrics
-
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-TLS = TlsInfo(
-    version="TLSv1.3",
-    cipher="TLS_AES_256_GCM_SHA384",
-    cert_not_after=NOW + timedelta(days=30),
-    cert_subject="CN=localhost",
-    cert_issuer="CN=test CA",
-    cert_sha256="ab" * 32,
-    verified=True,
-)
-
-
-def snapshot(**fields: object) -> PollSnapshot:
-    base: dict[str, object] = {
-        "mailbox": "work",
-        "started_at": NOW,
-        "duration": 0.25,
-        "phase_durations": MappingProxyType({"connect": 0.01, "auth": 0.1}),
-        "messages": 2,
-        "size_bytes": 2048,
-        "tls": TLS,
-        "capabilities": frozenset({"TOP", "USER"}),
-        "known_messages": (
-            MessageInfo(identity="a", number=1, size=1000, date=NOW - timedelta(hours=2)),
-            MessageInfo(identity="b", number=2, size=1048, date=NOW - timedelta(minutes=5)),
-        ),
-    }
-    base.update(fields)
-    return PollSnapshot(**base)  # type: ignore[arg-type]
-
-
-def failed(error: ErrorClass, **fields: object) -> PollSnapshot:
-    return snapshot(error=error, messages=None, size_bytes=None, known_messages=(), **fields)
+from tests.exporter.snapshots import NOW, TLS, failed, snapshot
 
 
 def state_for(name: str, *snapshots: PollSnapshot, username: str = "u") -> MailboxState:

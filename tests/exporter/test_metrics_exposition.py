@@ -5,7 +5,7 @@ and a mailbox whose state changed between two scrapes shows its new values."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import MappingProxyType
 
 import pytest
@@ -25,18 +25,9 @@ from pop3_exporter.collector import (
     SelfMetrics,
     render_scrape,
 )
-from pop3probe import ErrorClass, MessageInfo, PollSnapshot, TlsInfo
+from pop3probe import ErrorClass, PollSnapshot
+from tests.exporter.snapshots import NOW, TLS, failed, snapshot
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-TLS = TlsInfo(
-    version="TLSv1.3",
-    cipher="TLS_AES_256_GCM_SHA384",
-    cert_not_after=NOW + timedelta(days=30),
-    cert_subject="CN=localhost",
-    cert_issuer="CN=test CA",
-    cert_sha256="ab" * 32,
-    verified=True,
-)
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
@@ -49,29 +40,6 @@ ACCEPT_HEADERS = [
     "application/openmetrics-text;version=1.0.0;escaping=underscores",
     "application/openmetrics-text",
 ]
-
-
-def snapshot(**fields: object) -> PollSnapshot:
-    base: dict[str, object] = {
-        "mailbox": "work",
-        "started_at": NOW,
-        "duration": 0.25,
-        "phase_durations": MappingProxyType({"connect": 0.01, "tls": 0.02, "auth": 0.1}),
-        "messages": 2,
-        "size_bytes": 2048,
-        "tls": TLS,
-        "capabilities": frozenset({"TOP", "USER", "SASL"}),
-        "known_messages": (
-            MessageInfo(identity="a", number=1, size=1000, date=NOW - timedelta(hours=2)),
-            MessageInfo(identity="b", number=2, size=1048, date=NOW - timedelta(minutes=5)),
-        ),
-    }
-    base.update(fields)
-    return PollSnapshot(**base)  # type: ignore[arg-type]
-
-
-def failed(error: ErrorClass, **fields: object) -> PollSnapshot:
-    return snapshot(error=error, messages=None, size_bytes=None, known_messages=(), **fields)
 
 
 def view(
