@@ -7,9 +7,7 @@ running. Waiting is always on a condition with a deadline, never a fixed sleep.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.fixtures.ports import wait_for_port
+from tests.fixtures.processes import stop_process_group
 
 T = TypeVar("T")
 
@@ -66,7 +65,7 @@ def running(
             )
         yield process
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def _listening(port: int) -> bool:
@@ -75,17 +74,6 @@ def _listening(port: int) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def prometheus_argv(config: Path, data: Path, port: int) -> list[str]:
