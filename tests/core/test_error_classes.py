@@ -217,6 +217,8 @@ async def test_unresolvable_host_is_dns(
         ("USER", b"-ERR no such user\r\n", ErrorClass.AUTH_FAILED),
         ("PASS", b"-ERR [SYS/PERM] account disabled\r\n", ErrorClass.SERVER_PERMANENT),
         ("GREETING", b"-ERR [SYS/TEMP] try later\r\n", ErrorClass.SERVER_TEMPORARY),
+        ("GREETING", b"-ERR too many connections\r\n", ErrorClass.SERVER_TEMPORARY),
+        ("GREETING", b"-ERR [SYS/PERM] closed for good\r\n", ErrorClass.SERVER_PERMANENT),
         ("GREETING", b"* OK IMAP4rev1 ready\r\n", ErrorClass.PROTOCOL_ERROR),
         ("STAT", b"+OK lots of mail\r\n", ErrorClass.PROTOCOL_ERROR),
         ("STAT", b"+OK -3 100\r\n", ErrorClass.PROTOCOL_ERROR),

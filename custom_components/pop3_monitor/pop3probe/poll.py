@@ -28,7 +28,6 @@ from .errors import (
 )
 from .headers import parse_headers
 from .models import (
-    PHASES,
     AuthMechanism,
     MailboxConfig,
     MessageInfo,
@@ -370,7 +369,7 @@ async def poll_mailbox(
         # The server answered everything and then failed at goodbye: that is not "down".
         _LOGGER.debug("poll %s: %s after all answers were in; counted as ok", name, error)
         error = None
-    if poll.phase not in ("done",) and poll.phase in PHASES:
+    if poll.phase != "done":
         poll.enter("done")
     tls = poll.tls
     if isinstance(error, CertificateInvalidError):
@@ -399,36 +398,31 @@ def _snapshot(
     capabilities = set(poll.caps.tags)
     if not poll.top_supported:
         capabilities.discard("TOP")
-    if error is not None:
-        return PollSnapshot(
-            mailbox=name,
-            started_at=started_at,
-            duration=duration,
-            error=error.error_class,
-            error_text=error.message,
-            server_text=error.server_text or "",
-            phase_durations=MappingProxyType(dict(poll.durations)),
-            tls=tls,
-            capabilities=shared_tags(capabilities),
-            login_delay=poll.login_delay,
-            commands_sent=session.commands_sent if session else 0,
-            round_trips=session.round_trips if session else 0,
-        )
-    return PollSnapshot(
+    facts = PollSnapshot(
         mailbox=name,
         started_at=started_at,
         duration=duration,
         phase_durations=MappingProxyType(dict(poll.durations)),
-        messages=poll.messages,
-        size_bytes=poll.size_bytes,
-        message_sizes=poll.sizes,
-        known_messages=poll.tracker.known_messages if poll.top_supported else (),
-        new_messages=tuple(poll.new_messages),
         tls=tls,
         capabilities=shared_tags(capabilities),
         login_delay=poll.login_delay,
         commands_sent=session.commands_sent if session else 0,
         round_trips=session.round_trips if session else 0,
+    )
+    if error is not None:
+        return dataclasses.replace(
+            facts,
+            error=error.error_class,
+            error_text=error.message,
+            server_text=error.server_text or "",
+        )
+    return dataclasses.replace(
+        facts,
+        messages=poll.messages,
+        size_bytes=poll.size_bytes,
+        message_sizes=poll.sizes,
+        known_messages=poll.tracker.known_messages if poll.top_supported else (),
+        new_messages=tuple(poll.new_messages),
     )
 
 

@@ -168,11 +168,15 @@ _AUTH_COMMANDS = frozenset({"USER", "PASS", "APOP", "AUTH", "AUTH-CONTINUATION"}
 
 
 def classify_error_reply(verb: str, status: StatusLine) -> ServerReplyError:
-    """Turn a `-ERR` to `verb` into an exception, by response code, else by the command.
+    """Turn a `-ERR` to `verb` (or to the connection: 'greeting') into an exception, by
+    response code, else by the command.
 
     Many servers send bare `-ERR text`: a bare refusal of a login command is an auth failure.
     """
     error_type = _CODE_ERRORS.get(status.code or "")
+    if error_type is None and verb == "greeting":
+        # A server that turns a connection away at once is mostly busy: "too many connections".
+        error_type = ServerTemporaryError
     if error_type is None:
         error_type = AuthFailedError if verb in _AUTH_COMMANDS else ServerPermanentError
     return error_type(f"server refused {verb}", server_text=status.text, response_code=status.code)
