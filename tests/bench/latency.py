@@ -1,5 +1,9 @@
 """A loopback TCP proxy that delays every chunk by a fixed time in each direction, keeping order:
-a stand-in for a distant server, so round trips become visible in wall time."""
+a stand-in for a distant server, so round trips become visible in wall time.
+
+Not tests/fixtures/faultproxy.py's latency fault: that one sleeps before each chunk in turn, so a
+flight of several chunks pays the delay several times, which would miscount round trips.
+"""
 
 from __future__ import annotations
 

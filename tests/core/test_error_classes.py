@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from pop3probe import ErrorClass, MailboxConfig, TlsMode, poll_mailbox
-from tests.core.helpers import RecordingProxy, no_leaks
+from tests.core.helpers import no_leaks
 from tests.fixtures.dovecot import EXPIRED_NAME, DovecotServer, DovecotUser
+from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.ports import free_port
 from tests.fixtures.scripted import (
     ScriptedServer,
@@ -142,12 +143,12 @@ async def test_no_verification_accepts_what_verification_refuses(
 async def test_stls_not_offered_is_stls_unavailable_and_nothing_is_sent(
     dovecot_broken: DovecotServer, mailbox_config: MailboxConfig
 ) -> None:
-    async with RecordingProxy(dovecot_broken.pop3_port) as proxy:
+    async with FaultProxy(target_port=dovecot_broken.pop3_port) as proxy:
         config = dataclasses.replace(mailbox_config, port=proxy.port, tls_mode=TlsMode.STARTTLS)
         async with no_leaks():
             snapshot = await poll_mailbox(config)
     assert snapshot.error is ErrorClass.STLS_UNAVAILABLE
-    assert proxy.client_lines == ["CAPA"]
+    assert proxy.sent_by_clients().decode().splitlines() == ["CAPA"]
 
 
 async def test_sys_temp_is_server_temporary(

@@ -9,8 +9,8 @@ import time
 
 from pop3probe import ErrorClass, MailboxConfig, MessageTracker, TlsMode, poll_mailbox
 from pop3probe.commands import ALLOWED_COMMANDS
-from tests.core.helpers import RecordingProxy
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
+from tests.fixtures.faultproxy import FaultProxy
 
 
 def _messages(user: DovecotUser) -> dict[str, str]:
@@ -58,7 +58,7 @@ async def test_every_command_on_the_wire_is_on_the_allowlist(
     """A plain-text session (insecure auth explicitly allowed) through a recording proxy."""
     dovecot.deliver(mailbox, subject="one")
     tracker = MessageTracker()
-    async with RecordingProxy(dovecot.pop3_port) as proxy:
+    async with FaultProxy(target_port=dovecot.pop3_port) as proxy:
         config = dataclasses.replace(
             mailbox_config,
             port=proxy.port,
@@ -71,7 +71,9 @@ async def test_every_command_on_the_wire_is_on_the_allowlist(
 
     assert snapshot.error is ErrorClass.OK, snapshot.error_text
     assert [m.subject for m in snapshot.new_messages] == ["two"]
-    verbs = [line.split(" ", 1)[0].upper() for line in proxy.client_lines]
+    verbs = [
+        line.split(" ", 1)[0].upper() for line in proxy.sent_by_clients().decode().splitlines()
+    ]
     assert {"CAPA", "AUTH", "STAT", "LIST", "TOP", "QUIT"} <= set(verbs)
     assert set(verbs) <= ALLOWED_COMMANDS
     assert not {"RETR", "DELE", "RSET", "UIDL", "LAST"} & set(verbs)
