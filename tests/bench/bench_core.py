@@ -18,11 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import trustme
-
 from pop3probe import MailboxConfig, MessageTracker, SecretSource, Transcript, poll_mailbox
 from tests.bench.latency import LatencyProxy
-from tests.fixtures.dovecot import DovecotServer, DovecotUser, _private_root
+from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
 Row = tuple[str, str, str, str]
 
@@ -240,15 +238,3 @@ def _asdict(config: MailboxConfig) -> dict[str, object]:
     import dataclasses
 
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-
-
-def start_dovecot() -> tuple[DovecotServer, Path]:
-    root = _private_root()
-    server = DovecotServer(root, trustme.CA())
-    server.start()
-    return server, root
-
-
-def stop_dovecot(server: DovecotServer, root: Path) -> None:
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)

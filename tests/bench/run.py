@@ -7,7 +7,10 @@ import os
 import platform
 import sys
 
+import trustme
+
 from tests.bench import bench_core, bench_exporter
+from tests.fixtures.dovecot import running_dovecot
 
 
 def main() -> int:
@@ -15,14 +18,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller sizes")
     args = parser.parse_args()
     rows = []
-    dovecot, root = bench_core.start_dovecot()
-    try:
+    with running_dovecot(trustme.CA()) as dovecot:
         rows.append(bench_core.bench_cpu_per_poll(dovecot, repeat=30 if args.quick else 200))
         rows += bench_core.bench_instructions(dovecot, 10 if args.quick else 40)
         rows.append(bench_core.bench_round_trips(dovecot, repeat=3 if args.quick else 5))
         rows += bench_core.bench_big_mailbox(dovecot, size=1000 if args.quick else 10_000)
-    finally:
-        bench_core.stop_dovecot(dovecot, root)
     # The exporter's benchmarks get their own Dovecot: the scale run needs a thousand users.
     scale = 200 if args.quick else 1000
     with bench_exporter.exporter_dovecot(scale + 40) as dovecot:
