@@ -6,6 +6,7 @@ QUIT are sent: the harness is checked, not the monitor.
 
 from __future__ import annotations
 
+import contextlib
 import poplib
 import shutil
 import socket
@@ -14,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -22,14 +24,15 @@ from tests.fixtures.mailservers.base import IMPLICIT, STARTTLS, UNPACKED, MailSe
 from tests.fixtures.mailservers.courier import CourierServer
 from tests.fixtures.mailservers.cyrus import CyrusServer
 
+SERVER_CLASSES: list[type[MailServer]] = [CourierServer, CyrusServer]
 
-@pytest.fixture(scope="module", params=[CourierServer, CyrusServer], ids=lambda c: c.name)
-def server(request: pytest.FixtureRequest, test_ca: trustme.CA) -> Iterator[MailServer]:
-    cls: type[MailServer] = request.param
+
+@contextlib.contextmanager
+def running(cls: type[MailServer], ca: trustme.CA, **options: Any) -> Iterator[MailServer]:
     if not (UNPACKED / cls.name / "VERSION").exists():
         pytest.fail(f"{cls.name} is not unpacked: run scripts/setup-mailservers")
     root = Path(tempfile.mkdtemp(prefix=f"pop3-{cls.name}-"))
-    instance = cls(root, test_ca)
+    instance = cls(root, ca, **options)
     try:
         instance.start()
         yield instance
@@ -39,6 +42,12 @@ def server(request: pytest.FixtureRequest, test_ca: trustme.CA) -> Iterator[Mail
     for port in instance.endpoints.values():  # stop() left nothing listening
         with pytest.raises(ConnectionRefusedError), socket.create_connection((instance.host, port)):
             pass
+
+
+@pytest.fixture(scope="module", params=SERVER_CLASSES, ids=lambda c: c.name)
+def server(request: pytest.FixtureRequest, test_ca: trustme.CA) -> Iterator[MailServer]:
+    with running(request.param, test_ca) as instance:
+        yield instance
 
 
 @pytest.fixture(params=[IMPLICIT, STARTTLS])
@@ -80,3 +89,19 @@ def test_wrong_password_is_refused(server: MailServer, mode: str) -> None:
     # The measured delay is what tests size their timeouts by: it must not be an underestimate.
     assert time.monotonic() - started <= server.login_failure_delay + 2
     client.close()
+
+
+def test_cyrus_popminpoll_refuses_an_early_login(test_ca: trustme.CA) -> None:
+    """Debian's `popminpoll: 1`, kept as an option: LOGIN-DELAY 60, enforced at the next PASS."""
+    with running(CyrusServer, test_ca, popminpoll=1) as cyrus:
+        user = cyrus.add_user()
+        first = connect(cyrus, IMPLICIT)
+        assert first.capa()["LOGIN-DELAY"] == ["60"]
+        first.user(user.username)
+        first.pass_(user.password)
+        first.quit()
+        second = connect(cyrus, IMPLICIT)
+        second.user(user.username)
+        with pytest.raises(poplib.error_proto, match=r"\[LOGIN-DELAY\]"):
+            second.pass_(user.password)
+        second.close()
