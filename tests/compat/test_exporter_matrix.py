@@ -152,7 +152,10 @@ def matrix_run(
             )
             if polled_enough and len(status_next_poll) == len(wrong_names):
                 break
-            assert time.monotonic() < deadline, f"matrix not done: {samples}\n{exporter.log}"
+            assert time.monotonic() < deadline, (
+                f"matrix not done: { {n: _polls(samples, n) for n in cells} } "
+                f"{status_next_poll}\n{exporter.log}"
+            )
             time.sleep(0.2)
         samples = exporter.metrics()
         log = exporter.log
