@@ -1,6 +1,7 @@
-"""The harness itself, against each /var/mail server: it starts, serves its TLS modes, and its
-store reads back what was delivered. Stdlib poplib only (STAT, LIST, TOP, QUIT: nothing that
-changes a mailbox), so a failure here is the harness's, not pop3probe's."""
+"""The harness itself, against Mailutils, popa3d, Solid (mbox and Maildir) and perdition
+(in front of Dovecot): each starts, serves its TLS modes, and its store reads back what was
+delivered. Stdlib poplib only (STAT, LIST, TOP, QUIT: nothing that changes a mailbox), so a
+failure here is the harness's, not pop3probe's."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import trustme
 
 from tests.fixtures.mailservers.base import IMPLICIT, STARTTLS, MailServer, MailUser
 from tests.fixtures.mailservers.mailutils import MailutilsServer
+from tests.fixtures.mailservers.perdition import PerditionServer
 from tests.fixtures.mailservers.popa3d import Popa3dServer
 from tests.fixtures.mailservers.solid import SolidMaildirServer, SolidServer
 
@@ -26,6 +28,7 @@ CASES: list[tuple[type[MailServer], tuple[str, ...]]] = [
     (Popa3dServer, (IMPLICIT,)),
     (SolidServer, (IMPLICIT,)),
     (SolidMaildirServer, (IMPLICIT,)),
+    (PerditionServer, (IMPLICIT, STARTTLS)),
 ]
 PARAMS = [
     pytest.param(cls, mode, id=f"{cls.name}-{mode}") for cls, modes in CASES for mode in modes
@@ -110,7 +113,8 @@ def test_wrong_password_is_refused(
 ) -> None:
     server = servers[cls]
     user = server.add_user()
-    client = connect(server, mode, timeout=server.login_failure_delay + 10)
+    # Generous: a server's delay can grow with repeated failures (perdition's Dovecot).
+    client = connect(server, mode, timeout=2 * server.login_failure_delay + 10)
     try:
         client.user(user.username)
         with pytest.raises(poplib.error_proto, match=r"^b'-ERR"):
