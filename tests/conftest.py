@@ -1,3 +1,3 @@
-"""Fixtures shared by every suite: the real Dovecot and the scripted hostile server."""
+"""Fixtures shared by every suite: the real Dovecot and the other real servers of the matrix."""
 
-pytest_plugins = ["tests.fixtures.dovecot"]
+pytest_plugins = ["tests.fixtures.dovecot", "tests.fixtures.mailservers.fixtures"]

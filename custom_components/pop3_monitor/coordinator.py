@@ -167,8 +167,9 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self.last_poll = snapshot
         # The core's policy: never below the server's LOGIN-DELAY, sooner after [IN-USE].
         self.update_interval = timedelta(seconds=self.backoff.next_delay(snapshot))
+        # Saved after a failure too: the poll may have learned not to batch commands.
+        await self._async_save()
         if snapshot.ok:
-            await self._async_save()
             self._announce(snapshot.new_messages)
             return snapshot
         if snapshot.error is ErrorClass.AUTH_FAILED:

@@ -35,6 +35,11 @@ PARAMS = [
 ]
 
 
+@pytest.mark.parametrize(("cls", "modes"), CASES, ids=[cls.name for cls, _ in CASES])
+def test_classes_declare_their_modes(cls: type[MailServer], modes: tuple[str, ...]) -> None:
+    assert cls.modes == modes
+
+
 @pytest.fixture(scope="module")
 def servers(test_ca: trustme.CA) -> Iterator[dict[type[MailServer], MailServer]]:
     """Each server class started once for the module, on first use."""

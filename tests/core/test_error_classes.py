@@ -15,12 +15,11 @@ from collections.abc import Iterator
 import pytest
 
 from pop3probe import ErrorClass, MailboxConfig, TlsMode, poll_mailbox
-from tests.core.helpers import no_leaks
+from tests.core.helpers import no_leaks, scripted_config
 from tests.fixtures.dovecot import EXPIRED_NAME, DovecotServer, DovecotUser
 from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.ports import free_port
 from tests.fixtures.scripted import (
-    ScriptedServer,
     scripted_server,
     send_then_close,
     send_then_stall,
@@ -28,22 +27,6 @@ from tests.fixtures.scripted import (
 )
 
 _source_addresses = (f"127.0.0.{n}" for n in itertools.count(20))
-
-
-def _scripted_config(server: ScriptedServer, **overrides: object) -> MailboxConfig:
-    from pop3probe import SecretSource
-
-    settings: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": server.port,
-        "username": "ana",
-        "secret": SecretSource(value="scripted-secret"),
-        "tls_mode": TlsMode.PLAIN,
-        "allow_insecure_auth": True,
-        "timeout": 2.0,
-    }
-    settings.update(overrides)
-    return MailboxConfig(**settings)  # type: ignore[arg-type]
 
 
 # Real Dovecot
@@ -240,7 +223,7 @@ async def test_broken_server_replies_are_classified(
     verb: str, reply: object, expected: ErrorClass
 ) -> None:
     async with scripted_server(replies={verb: reply}) as server, no_leaks():
-        snapshot = await poll_mailbox(_scripted_config(server, timeout=1.0))
+        snapshot = await poll_mailbox(scripted_config(server, timeout=1.0))
     assert snapshot.error is expected, snapshot.error_text
     assert snapshot.duration < 2.0
 
@@ -250,14 +233,14 @@ async def test_over_long_status_line_is_refused_before_it_is_all_read() -> None:
     async with scripted_server(
         replies={"GREETING": send_then_stall(b"+OK " + b"A" * 100_000)}
     ) as server:
-        snapshot = await poll_mailbox(_scripted_config(server))
+        snapshot = await poll_mailbox(scripted_config(server))
     assert snapshot.error is ErrorClass.PROTOCOL_ERROR
     assert "512" in snapshot.error_text
 
 
 async def test_old_server_refusing_capa_still_gets_polled_with_user_pass() -> None:
     async with scripted_server(replies={"CAPA": b"-ERR unknown command\r\n"}) as server:
-        snapshot = await poll_mailbox(_scripted_config(server))
+        snapshot = await poll_mailbox(scripted_config(server))
     assert snapshot.error is ErrorClass.OK, snapshot.error_text
     assert snapshot.messages == 2
     assert [m.subject for m in snapshot.known_messages] == ["first", "second"]
@@ -267,7 +250,7 @@ async def test_old_server_refusing_capa_still_gets_polled_with_user_pass() -> No
 
 async def test_server_without_top_still_reports_counts() -> None:
     async with scripted_server(replies={"TOP": b"-ERR TOP not supported\r\n"}) as server:
-        snapshot = await poll_mailbox(_scripted_config(server))
+        snapshot = await poll_mailbox(scripted_config(server))
     assert snapshot.error is ErrorClass.OK
     assert snapshot.messages == 2
     assert snapshot.known_messages == ()
@@ -277,7 +260,7 @@ async def test_server_without_top_still_reports_counts() -> None:
 async def test_login_delay_capability_is_reported() -> None:
     capa = b"+OK\r\nTOP\r\nUSER\r\nLOGIN-DELAY 900\r\nEXPIRE NEVER\r\n.\r\n"
     async with scripted_server(capa=capa) as server:
-        snapshot = await poll_mailbox(_scripted_config(server))
+        snapshot = await poll_mailbox(scripted_config(server))
     assert snapshot.error is ErrorClass.OK
     assert snapshot.login_delay == 900
     assert "LOGIN-DELAY" in snapshot.capabilities
@@ -286,7 +269,7 @@ async def test_login_delay_capability_is_reported() -> None:
 async def test_stls_refused_when_required_sends_no_credentials() -> None:
     capa = b"+OK\r\nSTLS\r\nTOP\r\nUSER\r\n.\r\n"
     async with scripted_server(capa=capa, replies={"STLS": b"-ERR not now\r\n"}) as server:
-        snapshot = await poll_mailbox(_scripted_config(server, tls_mode=TlsMode.STARTTLS))
+        snapshot = await poll_mailbox(scripted_config(server, tls_mode=TlsMode.STARTTLS))
     assert snapshot.error is ErrorClass.STLS_UNAVAILABLE
     assert server.verbs == ["CAPA", "STLS"]
     assert not any(b"scripted-secret" in line for line in server.received)
@@ -313,7 +296,7 @@ async def test_plaintext_injected_after_stls_is_discarded(
     async with scripted_server(capa=capa, replies={"STLS": stls_with_injection}) as server:
         ca_file = _ca_file(test_ca)
         snapshot = await poll_mailbox(
-            _scripted_config(
+            scripted_config(
                 server, tls_mode=TlsMode.STARTTLS, ca_file=ca_file, allow_insecure_auth=False
             )
         )

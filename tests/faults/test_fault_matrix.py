@@ -95,6 +95,11 @@ PRE_LOGIN_PHASES = ("connect", "tls", "greeting")
 _LOGIN_LINE = re.compile(rb"^(PASS|AUTH|APOP) ", re.MULTILINE)
 
 
+def _mail_state(tracker: MessageTracker) -> dict[str, object]:
+    """What the tracker knows of the mail; its server hints may learn from a failure."""
+    return {k: v for k, v in tracker.to_json().items() if k != "server"}
+
+
 @pytest.fixture(scope="module")
 def neighbour(dovecot: DovecotServer) -> DovecotUser:
     """Another mailbox on the same server, polled directly while each fault happens."""
@@ -115,7 +120,7 @@ async def test_fault_in_phase_is_classified_bounded_and_recovered_from(
         config = dovecot_config(dovecot, user, port=proxy.client_port, tls=tls)
         other = dovecot_config(dovecot, neighbour, port=dovecot.pop3s_port, tls=True, timeout=10)
         tracker = MessageTracker()
-        before = tracker.to_json()
+        before = _mail_state(tracker)
 
         async with no_leaks():
             started = time.monotonic()
@@ -123,7 +128,7 @@ async def test_fault_in_phase_is_classified_bounded_and_recovered_from(
                 poll_mailbox(config, tracker), poll_mailbox(other)
             )
             elapsed = time.monotonic() - started
-        after_fault = tracker.to_json()
+        after_fault = _mail_state(tracker)
         sent = b"".join(proxy.client_sessions)  # what the client sent during the faulty poll
 
         injected = sum(proxy.faults_injected.values())
@@ -138,7 +143,7 @@ async def test_fault_in_phase_is_classified_bounded_and_recovered_from(
         assert snapshot.messages == 1
         assert [m.subject for m in snapshot.known_messages] == ["already there"]
     else:
-        assert after_fault == before, "a failed poll changed the tracker"
+        assert after_fault == before, "a failed poll changed what the tracker knows of the mail"
         assert snapshot.messages is None
     assert theirs.error is OK, f"the other mailbox suffered: {theirs.error_text}"
     assert theirs.messages == 1

@@ -37,6 +37,7 @@ from .models import (
 )
 from .replies import (
     Capabilities,
+    StatusLine,
     apop_timestamp,
     classify_error_reply,
     parse_capabilities,
@@ -60,9 +61,8 @@ QUIT_GRACE = 2.0  # seconds to wait for QUIT's +OK once every answer is in
 
 @dataclass(frozen=True, slots=True)
 class _Look:
-    """The first batch after login: (CAPA,) STAT, LIST and the tracker's verification TOP."""
+    """The first batch after login: STAT, LIST and the tracker's verification TOP."""
 
-    capa: Command | None
     stat: Command
     listing: Command | None  # None: LIST only if STAT shows a change
     verify: Command | None
@@ -70,11 +70,17 @@ class _Look:
 
     @property
     def commands(self) -> list[Command]:
-        return [c for c in (self.capa, self.stat, self.listing, self.verify) if c is not None]
+        return [c for c in (self.stat, self.listing, self.verify) if c is not None]
 
 
 class _Poll:
-    """The state of one poll in progress; `run` does the work, the rest builds the snapshot."""
+    """The state of one poll in progress; `run` does the work, the rest builds the snapshot.
+
+    Batches (see `hints`): a command that changes the session's state (STLS, the last command
+    of a login) always ends its batch; in the transaction state commands are batched only when
+    the CAPA read after the login lists PIPELINING (or listed it last time, when that CAPA
+    itself goes out in the batch and is checked on arrival).
+    """
 
     def __init__(
         self,
@@ -86,12 +92,15 @@ class _Poll:
         self.config = config
         self.ssl_context = ssl_context
         self.tracker = tracker
+        self.hints = tracker.hints
+        self.may_batch = self.hints.may_batch  # False while the server is on probation
         self.transcript = transcript
         self.session: Pop3Session | None = None
         self.phase = "connect"
         self._phase_started = time.monotonic()
         self.durations: dict[str, float] = {}
         self.caps = Capabilities.unknown()
+        self.capa_refused = False  # the server answered CAPA with -ERR (RFC 2449 allows it)
         self.login_delay: int | None = None
         self.tls: TlsInfo | None = None
         self.messages: int | None = None
@@ -99,7 +108,9 @@ class _Poll:
         self.sizes: tuple[int, ...] = ()
         self.new_messages: list[MessageInfo] = []
         self.top_supported = True
-        self.learned_login: AuthMechanism | None = None  # a login to pipeline next time
+        self.batched = False  # some commands of this poll went out in one write
+        self.learned_login: AuthMechanism | None = None  # a login to batch with CAPA next time
+        self.advertises_pipelining = False  # the CAPA after the login lists PIPELINING
         self.complete = False  # every answer is in and committed; only QUIT may be left
 
     def enter(self, phase: str) -> None:
@@ -131,61 +142,66 @@ class _Poll:
             await self._stls(context, server_name, await self._capa())
         if session.ssl_object is not None:
             self.tls = describe_session(session.ssl_object, verified=config.verify_tls)
-        login = self.tracker.pipelined_login
+        login = self.hints.login if self.may_batch else None
         if login is not None and config.auth in (AuthMechanism.AUTO, login):
-            await self._pipelined_session(login)
-            return
-        self.enter("capa")
-        capa_ok = await self._capa()
-        self.enter("auth")
-        pipelining = "PIPELINING" in self.caps.tags
-        mechanism = choose_mechanism(config, self.caps, capa_ok)
-        one_step = await authenticate(
-            session,
-            config,
-            mechanism,
-            pipelining=pipelining,
-            apop_timestamp=apop_timestamp(greeting, raw_greeting),
-        )
-        if one_step and pipelining and mechanism in ONE_STEP_LOGINS:
-            self.learned_login = mechanism
-        look = self._look_commands(pipelining)
-        if pipelining:
-            await session.write_batch(look.commands)
-        await self._look(look, pipelining)
+            await self._batched_login(login)
+        else:
+            await self._stepwise_login(greeting, raw_greeting)
+        await self._look()
 
-    async def _pipelined_session(self, mechanism: AuthMechanism) -> None:
-        """CAPA, the login and the look in one batch: what the server accepted last time.
+    async def _batched_login(self, mechanism: AuthMechanism) -> None:
+        """CAPA and a one-step login in one batch, which the login ends.
 
-        The fresh CAPA is still read and checked; a server that has stopped pipelining or wants
-        a challenge now loses the hint, and the next poll goes step by step.
+        The fresh CAPA is still read and checked: a server that has stopped offering
+        PIPELINING or wants a challenge now loses the hint, and the next poll goes step by step.
         """
         session = self.session
         assert session is not None
         capa = build_command("CAPA")
         login = login_commands(self.config, mechanism, read_secret(session, self.config))
-        look = self._look_commands(pipelining=True)
-        await session.write_batch([capa, *login, *look.commands])
+        await self._write([capa, *login])
         self.enter("capa")
         reply = await session.read_reply(capa, MAX_CAPA_BYTES)
-        if reply.status.ok and reply.body is not None:
-            self._take_capabilities(parse_capabilities(reply.body))
+        self._take_capa_reply(reply)
         self.enter("auth")
         for command in login:
             reply = await session.read_reply(command)
             if reply.status.continuation:
-                self.tracker.pipelined_login = None
-                raise ProtocolError("the server asked for a login challenge; will not pipeline")
+                self.hints.login = None
+                raise ProtocolError("the server asked for a login challenge; will not batch it")
             reply.raise_for_error()
         if "PIPELINING" in self.caps.tags:
             self.learned_login = mechanism
-        await self._look(look, pipelining=True)
+
+    async def _stepwise_login(self, greeting: StatusLine, raw_greeting: bytes) -> None:
+        """CAPA alone, then the login its answer calls for (USER and PASS batched if allowed)."""
+        session = self.session
+        assert session is not None
+        self.enter("capa")
+        capa_ok = await self._capa()
+        self.enter("auth")
+        pipelining = self.may_batch and "PIPELINING" in self.caps.tags
+        mechanism = choose_mechanism(self.config, self.caps, capa_ok)
+        one_step = await authenticate(
+            session,
+            self.config,
+            mechanism,
+            pipelining=pipelining,
+            apop_timestamp=apop_timestamp(greeting, raw_greeting),
+        )
+        self.batched = self.batched or (pipelining and mechanism is AuthMechanism.USER)
+        if one_step and "PIPELINING" in self.caps.tags and mechanism in ONE_STEP_LOGINS:
+            self.learned_login = mechanism
 
     async def _capa(self) -> bool:
         assert self.session is not None
         reply = await self.session.execute(build_command("CAPA"), MAX_CAPA_BYTES)
+        return self._take_capa_reply(reply)
+
+    def _take_capa_reply(self, reply: Reply) -> bool:
         if not reply.status.ok or reply.body is None:
-            return False  # RFC 2449 lets older servers refuse CAPA: assume USER and TOP
+            self.capa_refused = True  # RFC 2449 lets older servers refuse CAPA: assume USER, TOP
+            return False
         self._take_capabilities(parse_capabilities(reply.body))
         return True
 
@@ -207,7 +223,12 @@ class _Poll:
         await self.session.start_tls(context, server_name)
         self.enter("capa")
 
-    def _look_commands(self, pipelining: bool) -> _Look:
+    async def _write(self, commands: list[Command]) -> None:
+        assert self.session is not None
+        self.batched = self.batched or len(commands) > 1
+        await self.session.write_batch(commands)
+
+    def _look_commands(self) -> _Look:
         tracker = self.tracker
         verify_number = tracker.verification_number()
         # LIST costs the server and us time in proportion to the mailbox: skip it when the
@@ -218,39 +239,55 @@ class _Poll:
             and not tracker.unidentified
         )
         return _Look(
-            # After login LOGIN-DELAY may differ (RFC 2449); free to ask when pipelining.
-            capa=build_command("CAPA") if pipelining else None,
             stat=build_command("STAT"),
             listing=None if may_skip_list else build_command("LIST"),
             verify=build_command("TOP", verify_number, 0) if verify_number else None,
             verify_number=verify_number,
         )
 
-    async def _look(self, look: _Look, pipelining: bool) -> None:
-        """STAT, LIST and the TOPs the tracker asks for, then QUIT.
+    @property
+    def transaction_batching(self) -> bool:
+        return self.may_batch and self.advertises_pipelining
 
-        When pipelining, `look.commands` are already written: the replies are read in order.
-        """
+    def _take_transaction_capa(self, reply: Reply) -> None:
+        """The CAPA after the login: LOGIN-DELAY may differ there (RFC 2449), and behind a
+        proxy only this one is the mailbox server's. It alone decides batching from now on."""
+        if reply.status.ok and reply.body is not None:
+            after = parse_capabilities(reply.body)
+            self.advertises_pipelining = "PIPELINING" in after.tags
+            self._take_capabilities(_merge(self.caps, after))
+
+    async def _look(self) -> None:
+        """CAPA, STAT, LIST and the TOPs the tracker asks for, then QUIT."""
         session = self.session
         assert session is not None
-        if look.capa is not None:
-            self.enter("capa")
-            reply = await session.read_reply(look.capa, MAX_CAPA_BYTES)
-            if reply.status.ok and reply.body is not None:
-                self._take_capabilities(_merge(self.caps, parse_capabilities(reply.body)))
+        look = self._look_commands()
+        self.enter("capa")
+        capa = build_command("CAPA")
+        if self.may_batch and self.hints.pipelining:
+            # PIPELINING was there last time: CAPA goes in the batch, checked when it arrives.
+            await self._write([capa, *look.commands])
+            self._take_transaction_capa(await session.read_reply(capa, MAX_CAPA_BYTES))
+            written = True
+        else:
+            if not self.capa_refused:
+                self._take_transaction_capa(await session.execute(capa, MAX_CAPA_BYTES))
+            written = self.transaction_batching
+            if written:
+                await self._write(look.commands)
         self.enter("stat")
-        reply = await self._reply(look.stat, pipelining, 0)
+        reply = await self._reply(look.stat, written, 0)
         reply.raise_for_error()
         self.messages, self.size_bytes = parse_stat(reply.status)
         if self.messages > MAX_MESSAGES:
             raise ProtocolError(f"STAT reports {self.messages} messages, more than plausible")
         if look.listing is not None:
-            await self._list(look.listing, pipelining)
+            await self._list(look.listing, written)
         verified = None
         if look.verify is not None and look.verify_number is not None:
             self.enter("top")
             number = look.verify_number
-            reply = await self._reply(look.verify, pipelining, MAX_HEADER_BYTES)
+            reply = await self._reply(look.verify, written, MAX_HEADER_BYTES)
             if reply.status.ok and number <= self.messages:
                 verified = parse_headers(reply.body or b"", number, 0)
             elif number <= self.messages:
@@ -259,36 +296,37 @@ class _Poll:
             if self.tracker.unchanged(self.messages, self.size_bytes, verified):
                 self.sizes = self.tracker.sizes
             else:  # something changed: now LIST is worth its cost (one more round trip)
-                await self._list(build_command("LIST"), pipelining=False)
+                await self._list(build_command("LIST"), written=False)
         if verified is not None:
             size = self.sizes[verified.number - 1] if verified.number <= len(self.sizes) else 0
             verified = dataclasses.replace(verified, size=size)
-        await self._fetch_and_quit(verified, pipelining)
+        await self._fetch_and_quit(verified)
 
-    async def _list(self, command: Command, pipelining: bool) -> None:
+    async def _list(self, command: Command, written: bool) -> None:
         assert self.messages is not None
         self.enter("list")
         limit = 64 + LIST_BYTES_PER_MESSAGE * self.messages
-        reply = await self._reply(command, pipelining, limit)
+        reply = await self._reply(command, written, limit)
         reply.raise_for_error()
         self.sizes = tuple(parse_list(reply.body or b"", self.messages))
 
-    async def _reply(self, command: Command, pipelining: bool, limit: int) -> Reply:
-        """The reply to `command`: already written when pipelining, else sent now."""
+    async def _reply(self, command: Command, written: bool, limit: int) -> Reply:
+        """The reply to `command`: already written in a batch, or sent now on its own."""
         assert self.session is not None
-        if pipelining:
+        if written:
             return await self.session.read_reply(command, limit)
         return await self.session.execute(command, limit)
 
-    async def _fetch_and_quit(self, verified: MessageInfo | None, pipelining: bool) -> None:
+    async def _fetch_and_quit(self, verified: MessageInfo | None) -> None:
         session = self.session
         assert session is not None
+        pipelining = self.transaction_batching
         plan = self.tracker.plan(self.sizes, verified, self.config.max_headers_per_poll)
         fetch = plan.fetch if self.top_supported else ()
         tops = [build_command("TOP", number, 0) for number in fetch]
         quit_command = build_command("QUIT")
         if pipelining:
-            await session.write_batch([*tops, quit_command])
+            await self._write([*tops, quit_command])
         fetched: dict[int, MessageInfo] = {}
         if tops:
             self.enter("top")
@@ -303,7 +341,11 @@ class _Poll:
         # Everything is in: commit now, so that trouble with QUIT cannot cost the poll.
         if self.top_supported:
             self.new_messages = self.tracker.commit(plan, fetched)
-        self.tracker.pipelined_login = self.learned_login
+        self.hints.succeeded(
+            batched=self.batched,
+            login=self.learned_login,
+            pipelining=self.advertises_pipelining,
+        )
         self.complete = True
         self.enter("quit")
         if tops or not pipelining:
@@ -315,6 +357,10 @@ class _Poll:
             except (Pop3Error, OSError, TimeoutError) as err:
                 _LOGGER.debug("no proper reply to QUIT (%s); all answers were in", err)
         self.enter("done")
+
+    @property
+    def batch_outstanding(self) -> bool:
+        return self.session is not None and self.session.batch_outstanding
 
     def close(self) -> None:
         if self.session is not None:
@@ -364,6 +410,9 @@ async def poll_mailbox(
         # Anything else the network or a broken server can cause: classified, never a crash.
         error = ProtocolError(f"unexpected {type(err).__name__} during {poll.phase}")
     finally:
+        if error is not None and not poll.complete and poll.batch_outstanding:
+            # Perhaps the server dropped what it was sent in one write: step by step for a while.
+            poll.hints.failed_with_batch_outstanding()
         poll.close()
     if error is not None and poll.complete:
         # The server answered everything and then failed at goodbye: that is not "down".

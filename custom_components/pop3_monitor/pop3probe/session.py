@@ -60,6 +60,14 @@ class Pop3Session:
         self._transcript = transcript
         self.commands_sent = 0
         self.round_trips = 0
+        self._unanswered = 0  # commands written whose replies are not read yet
+        self._batched = False  # some of them went out in one write with others
+
+    @property
+    def batch_outstanding(self) -> bool:
+        """Whether a pipelined command is still unanswered: a failure now may be the server
+        dropping what it was sent in one write."""
+        return self._batched and self._unanswered > 0
 
     @property
     def ssl_object(self) -> ssl.SSLSocket | None:
@@ -93,6 +101,8 @@ class Pop3Session:
         if self._transcript is not None:
             for command in commands:
                 self._note(f"C: {command.loggable()}")
+        self._unanswered += len(commands)
+        self._batched = self._batched or self._unanswered > 1
         await self._stream.write(b"".join(c.line for c in commands))
         self.commands_sent += len(commands)
         self.round_trips += 1
@@ -106,6 +116,8 @@ class Pop3Session:
             if self._transcript is not None:
                 lines = body.count(b"\n")
                 self._note(f"S: <{lines} lines>")
+        self._unanswered -= 1
+        self._batched = self._batched and self._unanswered > 0
         return Reply(command, status, body)
 
     async def execute(self, command: Command, body_limit: int = 64 * 1024) -> Reply:

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .hints import ServerHints
 from .models import AuthMechanism, MessageInfo
 
 STATE_VERSION = 1
@@ -64,10 +65,9 @@ class MessageTracker:
         self._unplaced: dict[str, int] = {}
         self._sequence = 0  # successful polls so far
         self._baseline_time: float | None = None  # when the first poll ran (Unix time)
-        # A one-step login the server took pipelined last time ('user' or 'plain'), so the next
-        # session can send CAPA, login, STAT and LIST in one batch (DESIGN: plan the batches
-        # from what the server advertised last time, checked against this session's CAPA).
-        self.pipelined_login: AuthMechanism | None = None
+        # What polls learned about the server's batching; kept here so it is saved with the
+        # rest of what the front ends persist per mailbox.
+        self.hints = ServerHints()
 
     # what a poll needs
 
@@ -283,7 +283,7 @@ class MessageTracker:
             "baseline_time": self._baseline_time,
             "removed": list(self._removed or ()),
             "unplaced": self._unplaced,
-            "pipelined_login": self.pipelined_login.value if self.pipelined_login else None,
+            "server": self.hints.to_json(),
             "entries": [
                 {
                     "size": e.size,
@@ -311,8 +311,13 @@ class MessageTracker:
             if not isinstance(unplaced, Mapping):
                 raise ValueError("malformed tracker state: unplaced")
             tracker._unplaced = {str(k): int(str(v)) for k, v in unplaced.items()}
-            login = data.get("pipelined_login")
-            tracker.pipelined_login = AuthMechanism(str(login)) if login else None
+            server = data.get("server")
+            if isinstance(server, Mapping):
+                tracker.hints = ServerHints.from_json(server)
+            elif login := data.get("pipelined_login"):
+                # Saved before batches ended at the login: the login is still worth batching
+                # with CAPA; the transaction state's batching is learned afresh.
+                tracker.hints = ServerHints(login=AuthMechanism(str(login)))
             entries: list[_Entry] = []
             for raw in _as_list(data["entries"]):
                 if not isinstance(raw, Mapping):
