@@ -118,8 +118,7 @@ def test_wrong_password_is_refused(
 ) -> None:
     server = servers[cls]
     user = server.add_user()
-    # Generous: a server's delay can grow with repeated failures (perdition's Dovecot).
-    client = connect(server, mode, timeout=2 * server.login_failure_delay + 10)
+    client = connect(server, mode, timeout=server.login_failure_delay + 10)
     try:
         client.user(user.username)
         with pytest.raises(poplib.error_proto, match=r"^b'-ERR"):
