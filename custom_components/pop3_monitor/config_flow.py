@@ -11,7 +11,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
@@ -38,6 +37,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .compat import vol
 from .const import (
     CONF_INTERVAL,
     CONF_TIMEOUT,
