@@ -32,6 +32,10 @@ from .status import render_status
 from .webauth import AuthGate, PasswordVerifier
 
 _LOGGER = logging.getLogger(__name__)
+# With --log-level debug, one line per request: who, what, status, size, client, encoding.
+# (The path's query is only ever ?mailbox=NAME; no header carrying credentials is logged.)
+_ACCESS_LOGGER = logging.getLogger("pop3_exporter.access")
+ACCESS_LOG_FORMAT = '%a "%r" %s %b "%{User-Agent}i" encoding=%{Content-Encoding}o'
 UNGUARDED = frozenset({"/-/healthy", "/-/ready"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -210,8 +214,13 @@ class WebServer:
         self.app = build_app(exporter)
         # A short shutdown timeout: SIGTERM must not wait for a slow /probe (its poll is
         # cancelled).
+        debug = _ACCESS_LOGGER.isEnabledFor(logging.DEBUG)
         self.runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+            self.app,
+            access_log=_ACCESS_LOGGER if debug else None,
+            access_log_format=ACCESS_LOG_FORMAT,
+            handle_signals=False,
+            shutdown_timeout=1.0,
         )
         self._settings = exporter.config.web
         self._site: web.TCPSite | None = None
