@@ -17,6 +17,7 @@ import hmac
 import logging
 import re
 import secrets
+import threading
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -159,23 +160,27 @@ def _work(kind: tuple[str, ...]) -> int:
 
 class SuccessCache:
     """Tokens of recent successful checks, least recently used dropped first. A token is a
-    SHA-256 of user, password and stored hash: a changed hash (or user) never hits."""
+    SHA-256 of user, password and stored hash: a changed hash (or user) never hits. Read in the
+    event loop, written by the hash worker: hence the lock."""
 
     def __init__(self, limit: int = _SUCCESS_CACHE_LIMIT) -> None:
         self._tokens: OrderedDict[bytes, None] = OrderedDict()
         self._limit = limit
+        self._lock = threading.Lock()
 
     def __contains__(self, token: bytes) -> bool:
-        if token not in self._tokens:
-            return False
-        self._tokens.move_to_end(token)
-        return True
+        with self._lock:
+            if token not in self._tokens:
+                return False
+            self._tokens.move_to_end(token)
+            return True
 
     def add(self, token: bytes) -> None:
-        self._tokens[token] = None
-        self._tokens.move_to_end(token)
-        while len(self._tokens) > self._limit:
-            self._tokens.popitem(last=False)
+        with self._lock:
+            self._tokens[token] = None
+            self._tokens.move_to_end(token)
+            while len(self._tokens) > self._limit:
+                self._tokens.popitem(last=False)
 
 
 class PasswordVerifier:

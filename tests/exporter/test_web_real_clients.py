@@ -5,6 +5,7 @@ blackbox_exporter serves the same file; a SIGHUP brings in new users and a new c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import trustme
 import yaml
@@ -42,6 +44,10 @@ def web_dir(tmp_path: Path) -> Path:
     ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
     write_web_config(tmp_path, {SCRAPER: hash_password(SCRAPER_PASSWORD)})
     return tmp_path
+
+
+def authorization(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def write_web_config(directory: Path, users: dict[str, str]) -> Path:
@@ -284,3 +290,36 @@ def test_the_old_web_section_with_scrypt_hashes_keeps_working(
         assert exporter.get("/metrics").status == 401
     finally:
         exporter.stop()
+
+
+async def test_a_new_scraper_gets_in_while_another_address_floods_wrong_passwords(
+    web_dir: Path, dovecot: DovecotServer, mailbox: DovecotUser
+) -> None:
+    """The scraper's first request (nothing cached) from 127.0.0.2 is checked and answered 200
+    while 127.0.0.1 keeps 400 wrong-password requests in flight; the flood gets 401s and 429s."""
+    context = ssl.create_default_context(cafile=str(web_dir / "ca.crt"))
+    good = authorization(SCRAPER, SCRAPER_PASSWORD)
+    with exporter_with(web_dir, dovecot, mailbox) as exporter:
+        url = f"{exporter.url}/metrics"
+        flood_connector = aiohttp.TCPConnector(ssl=context, limit=0)
+        scraper_connector = aiohttp.TCPConnector(ssl=context, local_addr=("127.0.0.2", 0))
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with (
+            aiohttp.ClientSession(connector=flood_connector, timeout=timeout) as flood,
+            aiohttp.ClientSession(connector=scraper_connector, timeout=timeout) as scraper,
+        ):
+
+            async def guess(n: int) -> int:
+                async with flood.get(url, headers=authorization(SCRAPER, f"guess-{n}")) as reply:
+                    await reply.read()
+                    return reply.status
+
+            guesses = [asyncio.create_task(guess(n)) for n in range(400)]
+            await asyncio.sleep(0.5)  # the flood is under way, the queue full
+            async with scraper.get(url, headers=good) as reply:
+                scraped = reply.status, await reply.text()
+            flood_statuses = set(await asyncio.gather(*guesses))
+    assert scraped[0] == 200
+    assert "pop3_exporter_build_info" in scraped[1]
+    assert flood_statuses <= {401, 429}
+    assert 429 in flood_statuses  # refused unchecked: the flood paid, not the scraper
