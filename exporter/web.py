@@ -159,12 +159,18 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _probe(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER_KEY]
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    result = await run_probe(exporter.scheduler, request.query, request.headers, encoder=encoder)
-    if result.status != 200 or not result.exposition:
+    result = await run_probe(
+        exporter.scheduler,
+        request.query,
+        request.headers,
+        encoder=encoder,
+        content_type=content_type,
+    )
+    if not result.exposition:  # an error, or ?debug=true: text for a person to read
         return web.Response(
             status=result.status, body=result.body, headers={"Content-Type": result.content_type}
         )
-    return _exposition_response(request, result.body, content_type)
+    return _exposition_response(request, result.body, result.content_type)
 
 
 async def _healthy(request: web.Request) -> web.Response:
