@@ -1,7 +1,8 @@
 """The HTTP side against real clients, from one exporter-toolkit `web-config.yml`: Prometheus 2.42
 (itself started with `--web.config.file` of the same file) scrapes the exporter over HTTPS with
 basic auth and gzip; curl gets gzip with `--compressed` and one 401 for every wrong credential;
-blackbox_exporter serves the same file; a SIGHUP brings in new users and a new certificate."""
+the README's web-config.yml serves pop3-exporter and blackbox_exporter alike; a SIGHUP brings in
+new users and a new certificate; a flood of wrong passwords does not keep a new scraper out."""
 
 from __future__ import annotations
 
@@ -27,7 +28,13 @@ import yaml
 
 from pop3_exporter.webauth import hash_password
 from tests.dashboards.stack import running, wait_until
-from tests.exporter.helpers import ExporterProcess, mailbox_entry, parse_metrics, start_exporter
+from tests.exporter.helpers import (
+    REPO,
+    ExporterProcess,
+    mailbox_entry,
+    parse_metrics,
+    start_exporter,
+)
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 from tests.fixtures.ports import free_port
 
@@ -211,10 +218,32 @@ def _query_or_none(port: int, context: ssl.SSLContext, expression: str) -> list[
         return None
 
 
-def test_blackbox_exporter_serves_the_same_web_config(web_dir: Path) -> None:
+def readme_web_config() -> dict[str, Any]:
+    """The web-config.yml the README shows (the block that starts with its path comment)."""
+    text = (REPO / "README.md").read_text()
+    block = next(
+        part.split("```", 1)[0]
+        for part in text.split("```yaml\n")[1:]
+        if part.startswith("# /etc/prometheus/web-config.yml")
+    )
+    document: dict[str, Any] = yaml.safe_load(block)
+    return document
+
+
+def test_the_readme_web_config_serves_pop3_exporter_and_blackbox_exporter_alike(
+    web_dir: Path, dovecot: DovecotServer, mailbox: DovecotUser
+) -> None:
     binary = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
     if binary is None:
         pytest.fail("blackbox_exporter is not installed: run scripts/setup-system")
+    document = readme_web_config()
+    tls = document["tls_server_config"]
+    (web_dir / "server.crt").rename(web_dir / tls["cert_file"])
+    (web_dir / "server.key").rename(web_dir / tls["key_file"])
+    assert set(document["basic_auth_users"]) == {SCRAPER}
+    document["basic_auth_users"] = {SCRAPER: hash_password(SCRAPER_PASSWORD)}
+    (web_dir / "web-config.yml").write_text(yaml.safe_dump(document))
+
     modules = web_dir / "blackbox.yml"
     modules.write_text(yaml.safe_dump({"modules": {"tcp": {"prober": "tcp"}}}))
     port = free_port()
@@ -224,12 +253,18 @@ def test_blackbox_exporter_serves_the_same_web_config(web_dir: Path) -> None:
         f"--web.listen-address=127.0.0.1:{port}",
         f"--web.config.file={web_dir / 'web-config.yml'}",
     ]
-    url = f"https://127.0.0.1:{port}/metrics"
-    tls = ("--cacert", str(web_dir / "ca.crt"))
-    with running(argv, port=port, log=web_dir / "blackbox.log"):
-        good = curl(*tls, "--compressed", "-u", f"{SCRAPER}:{SCRAPER_PASSWORD}", "-i", url)
-        assert split_reply(good.stdout)[0] == 200, good.stderr
-        assert split_reply(curl(*tls, "-u", f"{SCRAPER}:nope", "-i", url).stdout)[0] == 401
+    ca = ("--cacert", str(web_dir / "ca.crt"))
+    with (
+        running(argv, port=port, log=web_dir / "blackbox.log"),
+        exporter_with(web_dir, dovecot, mailbox) as exporter,
+    ):
+        for url in (f"https://127.0.0.1:{port}/metrics", f"{exporter.url}/metrics"):
+            good = curl(*ca, "--compressed", "-u", f"{SCRAPER}:{SCRAPER_PASSWORD}", "-i", url)
+            status, headers, _ = split_reply(good.stdout)
+            assert status == 200, (url, good.stderr)
+            assert headers["strict-transport-security"] == "max-age=31536000", url
+            assert headers["x-content-type-options"] == "nosniff", url
+            assert split_reply(curl(*ca, "-u", f"{SCRAPER}:nope", "-i", url).stdout)[0] == 401
 
 
 def test_sighup_brings_in_new_users_and_a_new_certificate_and_a_bad_file_changes_nothing(
