@@ -311,6 +311,8 @@ def _unsupported(reason: str) -> Callable[[Any], Any]:
 
 
 def _client_auth_type(value: Any) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected one of {', '.join(CLIENT_AUTH_TYPES)}")
     if value in _UNVERIFIED_CLIENT_AUTH:
         raise vol.Invalid(
             f"{value} is not supported: Python's ssl cannot accept a client certificate without "
@@ -322,13 +324,15 @@ def _client_auth_type(value: Any) -> str:
 
 
 def _tls_version(value: Any) -> str:
-    if value not in TLS_VERSIONS:
+    if not isinstance(value, str) or value not in TLS_VERSIONS:
         raise vol.Invalid(f"expected one of {', '.join(TLS_VERSIONS)}")
     return str(value)
 
 
 def _cipher_suite(value: Any) -> str:
-    if value not in CIPHER_SUITES and value not in TLS13_CIPHER_SUITES:
+    if not isinstance(value, str) or (
+        value not in CIPHER_SUITES and value not in TLS13_CIPHER_SUITES
+    ):
         raise vol.Invalid(
             "unknown cipher suite; expected one of Go's tls.CipherSuites() names, such as "
             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
@@ -387,9 +391,9 @@ HTTP_SERVER_SCHEMA = vol.Schema(
 
 WEB_CONFIG_SCHEMA = vol.Schema(
     {
-        vol.Optional("tls_server_config"): vol.Any(None, TLS_SERVER_SCHEMA),
-        vol.Optional("http_server_config"): vol.Any(None, HTTP_SERVER_SCHEMA),
-        vol.Optional("basic_auth_users"): vol.Any(None, vol.Schema({_text: _bcrypt_hash})),
+        vol.Optional("tls_server_config"): TLS_SERVER_SCHEMA,
+        vol.Optional("http_server_config"): HTTP_SERVER_SCHEMA,
+        vol.Optional("basic_auth_users"): vol.Schema({_text: _bcrypt_hash}),
         vol.Optional("rate_limit"): _unsupported("not supported by pop3-exporter"),
     },
     extra=vol.PREVENT_EXTRA,
@@ -418,6 +422,8 @@ def load_web_config(path: Path) -> WebSettings:
 def build_web_config(raw: Any, base: Path, where: str = "web config") -> WebSettings:
     if not isinstance(raw, dict):
         raise ConfigError(where, "expected a mapping (tls_server_config, basic_auth_users, ...)")
+    # An empty section (`basic_auth_users:` with nothing under it) is no section, as in Go.
+    raw = {key: value for key, value in raw.items() if value is not None}
     try:
         data = WEB_CONFIG_SCHEMA(raw)
     except vol.MultipleInvalid as err:

@@ -219,6 +219,30 @@ def test_an_empty_web_config_means_plain_http_without_auth(tmp_path: Path) -> No
             "http_server_config.headers.X-Frame-Options",
             "expected one of deny, sameorigin",
         ),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": "server.key",
+                    "min_version": ["TLS12"],
+                }
+            },
+            "tls_server_config.min_version",
+            "expected one of TLS10",
+        ),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": "server.key",
+                    "client_auth_type": {"a": 1},
+                }
+            },
+            "tls_server_config.client_auth_type",
+            "expected one of NoClientCert",
+        ),
+        ({"tls_server_config": ["cert_file"]}, "tls_server_config", "expected a mapping"),
+        ({"basic_auth_users": ["alice"]}, "basic_auth_users", "expected a mapping"),
         ({"tls_server_configs": {}}, "tls_server_configs", "unknown key"),
         ({"rate_limit": {"interval": "1s", "burst": 5}}, "rate_limit", "not supported"),
     ],
@@ -235,7 +259,8 @@ def test_a_bad_web_config_names_the_key_and_the_reason(
     assert reason in message
     assert "\n" not in message
     assert "-----BEGIN" not in message  # nothing of a key or a hash is echoed
-    for stored in document.get("basic_auth_users", {}).values():
+    users = document.get("basic_auth_users")
+    for stored in users.values() if isinstance(users, dict) else ():
         assert stored not in message
 
 
