@@ -433,7 +433,7 @@ def build_web_config(raw: Any, base: Path, where: str = "web config") -> WebSett
     headers: dict[str, str] = {}
     http = data.get("http_server_config") or {}
     for name, value in (http.get("headers") or {}).items():
-        key = f"{where}: http_server_config.headers.{name}"
+        key = f"{where}: http_server_config.headers.{shown_key(name)}"
         if name not in RESPONSE_HEADERS:
             allowed = ", ".join(RESPONSE_HEADERS)
             raise ConfigError(key, f"this header cannot be configured; only {allowed}")
@@ -586,8 +586,15 @@ def format_path(path: Sequence[Any]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            name = shown_key(part)
+            text += f".{name}" if text else name
     return text
+
+
+def shown_key(key: object) -> str:
+    """A key as the user wrote it, or quoted when it would not fit on one readable line."""
+    text = str(key)
+    return text if text.isprintable() else repr(text)
 
 
 def _humanize(error: vol.Invalid, where: str = "") -> ConfigError:

@@ -16,6 +16,8 @@ import pytest
 import trustme
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.parser import (
@@ -26,7 +28,13 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from pop3_exporter import webauth
 from pop3_exporter.cli import main
 from pop3_exporter.collector import ScrapeCollector
-from pop3_exporter.config import ConfigError, build_config, load_config, load_web_config
+from pop3_exporter.config import (
+    ConfigError,
+    build_config,
+    build_web_config,
+    load_config,
+    load_web_config,
+)
 from pop3_exporter.runtime import Exporter
 from pop3_exporter.web import build_app
 from pop3_exporter.webauth import (
@@ -543,3 +551,42 @@ async def test_probe_answers_are_the_bytes_prometheus_client_would_send(
     registry.register(_Fixed(families))  # the same samples, written by prometheus_client
     _assert_like_prometheus_client(reply.headers, body, registry, accept, encoding)
     assert "probe_success 1.0" in text
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_KEYS = st.sampled_from(
+    [
+        "tls_server_config",
+        "http_server_config",
+        "basic_auth_users",
+        "cert_file",
+        "client_auth_type",
+        "min_version",
+        "cipher_suites",
+        "headers",
+        "X-Frame-Options",
+        "http2",
+    ]
+)
+_DOCUMENTS = st.recursive(
+    _JSONISH, lambda inner: st.dictionaries(_KEYS, inner, max_size=4), max_leaves=12
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_DOCUMENTS)
+def test_any_web_config_document_loads_or_is_one_config_error(document: object) -> None:
+    message = ""
+    try:
+        build_web_config(document, Path("/nonexistent"), "web config f.yml")
+    except ConfigError as err:  # anything else (a TypeError, a KeyError) fails the test
+        message = str(err)
+    if message:
+        assert "\n" not in message
+        assert message.startswith("config error: web config f.yml")
