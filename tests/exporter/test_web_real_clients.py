@@ -136,7 +136,10 @@ def test_curl_compressed_gets_gzip_and_every_wrong_credential_the_same_401(
         # Plain HTTP on the HTTPS port gets no metrics.
         assert b"pop3_up" not in curl(url.replace("https", "http")).stdout
         exporter.stop()
+        # Neither the right password nor a wrong one is logged, even at debug level.
         assert SCRAPER_PASSWORD not in exporter.log
+        assert "wrong-password" not in exporter.log
+        assert '"GET /metrics HTTP/1.1" 401' in exporter.log
 
 
 @contextmanager
