@@ -22,7 +22,7 @@ from .runtime import Exporter
 from .serve import serve
 from .sharding import Shard
 from .web import parse_listen_address
-from .webauth import hash_password
+from .webauth import DEFAULT_BCRYPT_COST, hash_password
 
 EXIT_CONFIG = 2
 
@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         "127.0.0.1 in --demo)",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        metavar="FILE",
+        help="TLS, basic auth and response headers, in exporter-toolkit's format (the "
+        "web-config.yml node_exporter and blackbox_exporter read); reloaded with the config",
+    )
+    parser.add_argument(
         "--shard", type=_shard, metavar="I/N", help="poll only the mailboxes of shard I of N"
     )
     parser.add_argument(
@@ -61,8 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="poll one mailbox once; Nagios plugin output and exit codes"
     )
     add_check_arguments(check)
-    commands.add_parser(
-        "hash-password", help="read a password from the terminal/stdin, print its hash"
+    hashing = commands.add_parser(
+        "hash-password",
+        help="read a password from the terminal/stdin, print its bcrypt hash for basic_auth_users",
+    )
+    hashing.add_argument(
+        "--cost",
+        type=int,
+        default=DEFAULT_BCRYPT_COST,
+        choices=range(4, 32),
+        metavar="N",
+        help=f"bcrypt cost, 4-31 (default {DEFAULT_BCRYPT_COST}; each step doubles the work)",
     )
     return parser
 
@@ -85,9 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return run_check(args)
     if args.command == "hash-password":
-        return _hash_password()
+        return _hash_password(args.cost)
     if args.check_config is not None:
-        return _check_config(args.check_config)
+        return _check_config(args.check_config, args.web_config_file)
     if args.listen_address is not None:
         try:
             parse_listen_address(args.listen_address)
@@ -101,25 +118,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config is None:
         parser.error("--config FILE is required (or try --demo)")
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, web_config_file=args.web_config_file)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return EXIT_CONFIG
-    exporter = Exporter(config, config_path=args.config, shard=args.shard)
+    exporter = Exporter(
+        config, config_path=args.config, web_config_path=args.web_config_file, shard=args.shard
+    )
     return asyncio.run(serve(exporter, args.listen_address or DEFAULT_LISTEN_ADDRESS))
 
 
-def _check_config(path: Path) -> int:
+def _check_config(path: Path, web_config_file: Path | None) -> int:
     try:
-        config = load_config(path)
+        config = load_config(path, web_config_file=web_config_file)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return EXIT_CONFIG
-    print(f"config ok: {path}: {len(config.mailboxes)} mailboxes")
+    web = f"; web config ok: {web_config_file}" if web_config_file else ""
+    print(f"config ok: {path}: {len(config.mailboxes)} mailboxes{web}")
     return 0
 
 
-def _hash_password() -> int:
+def _hash_password(cost: int) -> int:
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
@@ -130,7 +150,11 @@ def _hash_password() -> int:
     if not password:
         print("empty password", file=sys.stderr)
         return 1
-    print(hash_password(password))
+    try:
+        print(hash_password(password, cost=cost))
+    except ValueError as err:  # longer than bcrypt's 72 bytes
+        print(err, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,10 +6,12 @@ contacted and a bad reload can be refused while the old configuration keeps runn
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
+import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import yaml
 
 from pop3probe import AuthMechanism, MailboxConfig, SecretSource, TlsMode
 
-from .webauth import is_supported_hash
+from .webauth import bcrypt_cost, is_supported_hash
 
 DEFAULT_INTERVAL = 300.0
 DEFAULT_TIMEOUT = 30.0
@@ -59,12 +61,37 @@ class MailboxSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TlsSettings:
+    """HTTPS on the HTTP side, in exporter-toolkit's terms (`tls_server_config`)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    client_auth_type: str = "NoClientCert"
+    min_version: str = "TLS12"
+    max_version: str = "TLS13"
+    cipher_suites: tuple[str, ...] = ()
+    prefer_server_cipher_suites: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebSettings:
-    """HTTP side: optional basic auth (hashed passwords) and TLS."""
+    """HTTP side: optional basic auth (hashed passwords), TLS and extra response headers.
+
+    From `--web.config.file` (exporter-toolkit's format) or the config's older `web:` section.
+    `tls_context` is built while loading, so a certificate that cannot be used is a config
+    error at (re)load; `fingerprint` changes when the TLS settings or their files do.
+    """
 
     basic_auth_users: Mapping[str, str] = field(default_factory=dict)
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
+    tls: TlsSettings | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tls_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    fingerprint: bytes = b""
+
+    @property
+    def tls_cert_file(self) -> Path | None:
+        return self.tls.cert_file if self.tls else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,7 +204,9 @@ def _env_name(value: Any) -> str:
 
 def _password_hash(value: Any) -> str:
     if not isinstance(value, str) or not is_supported_hash(value):
-        raise vol.Invalid("expected a hash made by 'pop3-exporter hash-password'")
+        raise vol.Invalid(
+            "expected a hash made by 'pop3-exporter hash-password' (bcrypt, or scrypt)"
+        )
     return value
 
 
@@ -231,6 +260,313 @@ CONFIG_SCHEMA = vol.Schema(
 )
 
 
+# --- --web.config.file: exporter-toolkit's web configuration ----------------------------------
+
+TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+# Client certificates: Python's ssl verifies a certificate it asks for or rejects the handshake;
+# it cannot take one unverified, as Go's RequestClientCert and RequireAnyClientCert do.
+CLIENT_AUTH_TYPES = {
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+_UNVERIFIED_CLIENT_AUTH = ("RequestClientCert", "RequireAnyClientCert", "RequireClientCert")
+# Go's names (tls.CipherSuites()) -> OpenSSL's. TLS 1.3 suites cannot be chosen in Go either:
+# they are accepted and always on.
+CIPHER_SUITES = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+}
+TLS13_CIPHER_SUITES = frozenset(
+    {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}
+)
+# The headers exporter-toolkit lets an operator add, and the values it accepts (None: any).
+RESPONSE_HEADERS: dict[str, tuple[str, ...] | None] = {
+    "Strict-Transport-Security": None,
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": None,
+    "Content-Security-Policy": None,
+}
+
+
+def _unsupported(reason: str) -> Callable[[Any], Any]:
+    def refuse(value: Any) -> Any:
+        raise vol.Invalid(reason)
+
+    return refuse
+
+
+def _client_auth_type(value: Any) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected one of {', '.join(CLIENT_AUTH_TYPES)}")
+    if value in _UNVERIFIED_CLIENT_AUTH:
+        raise vol.Invalid(
+            f"{value} is not supported: Python's ssl cannot accept a client certificate without "
+            "verifying it; use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+        )
+    if value not in CLIENT_AUTH_TYPES:
+        raise vol.Invalid(f"expected one of {', '.join(CLIENT_AUTH_TYPES)}")
+    return str(value)
+
+
+def _tls_version(value: Any) -> str:
+    if not isinstance(value, str) or value not in TLS_VERSIONS:
+        raise vol.Invalid(f"expected one of {', '.join(TLS_VERSIONS)}")
+    return str(value)
+
+
+def _cipher_suite(value: Any) -> str:
+    if not isinstance(value, str) or (
+        value not in CIPHER_SUITES and value not in TLS13_CIPHER_SUITES
+    ):
+        raise vol.Invalid(
+            "unknown cipher suite; expected one of Go's tls.CipherSuites() names, such as "
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+        )
+    return str(value)
+
+
+def _bcrypt_hash(value: Any) -> str:
+    if not isinstance(value, str) or bcrypt_cost(value) is None:
+        raise vol.Invalid(
+            "expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 4-31), as made by "
+            "'pop3-exporter hash-password' or 'htpasswd -nBC 10 \"\" | tr -d :'"
+        )
+    return value
+
+
+def _header_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a string")
+    return value
+
+
+_INLINE = "inline PEM is not supported: put it in a file and give {}_file"
+
+TLS_SERVER_SCHEMA = vol.Schema(
+    {
+        vol.Optional("cert_file"): _text,
+        vol.Optional("key_file"): _text,
+        vol.Optional("client_ca_file"): _text,
+        vol.Optional("client_auth_type"): _client_auth_type,
+        vol.Optional("min_version"): _tls_version,
+        vol.Optional("max_version"): _tls_version,
+        vol.Optional("cipher_suites"): vol.All(list, [_cipher_suite]),
+        vol.Optional("prefer_server_cipher_suites"): _bool,
+        vol.Optional("cert"): _unsupported(_INLINE.format("cert")),
+        vol.Optional("key"): _unsupported(_INLINE.format("key")),
+        vol.Optional("client_ca"): _unsupported(_INLINE.format("client_ca")),
+        vol.Optional("curve_preferences"): _unsupported(
+            "not supported: Python's ssl cannot set a list of curves (OpenSSL's defaults apply)"
+        ),
+        vol.Optional("client_allowed_sans"): _unsupported(
+            "not supported by pop3-exporter: limit clients with client_ca_file instead"
+        ),
+    },
+    extra=vol.PREVENT_EXTRA,
+)
+
+HTTP_SERVER_SCHEMA = vol.Schema(
+    {
+        # HTTP/2 is negotiated (ALPN): pop3-exporter always answers in HTTP/1.1, either way.
+        vol.Optional("http2"): _bool,
+        vol.Optional("headers"): vol.Schema({str: _header_value}),
+    },
+    extra=vol.PREVENT_EXTRA,
+)
+
+WEB_CONFIG_SCHEMA = vol.Schema(
+    {
+        vol.Optional("tls_server_config"): TLS_SERVER_SCHEMA,
+        vol.Optional("http_server_config"): HTTP_SERVER_SCHEMA,
+        vol.Optional("basic_auth_users"): vol.Schema({_text: _bcrypt_hash}),
+        vol.Optional("rate_limit"): _unsupported("not supported by pop3-exporter"),
+    },
+    extra=vol.PREVENT_EXTRA,
+)
+
+
+def load_web_config(path: Path) -> WebSettings:
+    """Read exporter-toolkit's web configuration file; relative paths are relative to it."""
+    where = f"web config {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError("", f"cannot read web config {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("", f"web config {path} is not UTF-8 text") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or err
+        raise ConfigError(f"{where}{at}", f"invalid YAML: {problem}") from None
+    return build_web_config(raw if raw is not None else {}, path.parent, where)
+
+
+def build_web_config(raw: Any, base: Path, where: str = "web config") -> WebSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(where, "expected a mapping (tls_server_config, basic_auth_users, ...)")
+    # An empty section (`basic_auth_users:` with nothing under it) is no section, as in Go.
+    raw = {key: value for key, value in raw.items() if value is not None}
+    try:
+        data = WEB_CONFIG_SCHEMA(raw)
+    except vol.MultipleInvalid as err:
+        raise _humanize(_first_error(err), where) from None
+    except vol.Invalid as err:
+        raise _humanize(err, where) from None
+    headers: dict[str, str] = {}
+    http = data.get("http_server_config") or {}
+    for name, value in (http.get("headers") or {}).items():
+        key = f"{where}: http_server_config.headers.{shown_key(name)}"
+        if name not in RESPONSE_HEADERS:
+            allowed = ", ".join(RESPONSE_HEADERS)
+            raise ConfigError(key, f"this header cannot be configured; only {allowed}")
+        choices = RESPONSE_HEADERS[name]
+        if choices is not None and value not in choices:
+            raise ConfigError(key, f"expected one of {', '.join(choices)}")
+        if value:  # blank means unset, as in exporter-toolkit
+            headers[name] = value
+    tls = _tls_settings(data.get("tls_server_config") or {}, base, where)
+    users = dict(data.get("basic_auth_users") or {})
+    return _web_settings(users, tls, headers, lambda name: f"{where}: tls_server_config.{name}")
+
+
+def _tls_settings(raw: Mapping[str, Any], base: Path, where: str) -> TlsSettings | None:
+    key = f"{where}: tls_server_config"
+    enabling = ("cert_file", "key_file", "client_ca_file", "client_auth_type")
+    if not any(k in raw for k in enabling):
+        return None  # as exporter-toolkit: versions or ciphers alone do not turn TLS on
+    files: dict[str, Path] = {}
+    for name in ("cert_file", "key_file", "client_ca_file"):
+        if name in raw:
+            path = Path(raw[name]).expanduser()
+            path = path if path.is_absolute() else base / path
+            if not path.is_file():
+                raise ConfigError(f"{key}.{name}", f"file {path} does not exist")
+            files[name] = path
+    for name in ("cert_file", "key_file"):
+        if name not in files:
+            raise ConfigError(f"{key}.{name}", "required to serve HTTPS")
+    auth = raw.get("client_auth_type", "NoClientCert")
+    if "client_ca_file" in files and auth == "NoClientCert":
+        raise ConfigError(
+            f"{key}.client_ca_file",
+            "given without client_auth_type: set VerifyClientCertIfGiven or "
+            "RequireAndVerifyClientCert",
+        )
+    low, high = raw.get("min_version", "TLS12"), raw.get("max_version", "TLS13")
+    if TLS_VERSIONS[low] > TLS_VERSIONS[high]:
+        raise ConfigError(f"{key}.min_version", f"{low} is above max_version {high}")
+    return TlsSettings(
+        cert_file=files["cert_file"],
+        key_file=files["key_file"],
+        client_ca_file=files.get("client_ca_file"),
+        client_auth_type=auth,
+        min_version=low,
+        max_version=high,
+        cipher_suites=tuple(raw.get("cipher_suites", ())),
+        prefer_server_cipher_suites=raw.get("prefer_server_cipher_suites", True),
+    )
+
+
+def _web_settings(
+    users: dict[str, str],
+    tls: TlsSettings | None,
+    headers: dict[str, str],
+    key_for: Callable[[str], str],
+) -> WebSettings:
+    context, fingerprint = None, b""
+    if tls is not None:
+        context = tls_context(tls, key_for)
+        digest = hashlib.sha256(repr(tls).encode())
+        for path in (tls.cert_file, tls.key_file, tls.client_ca_file):
+            if path is not None:
+                digest.update(path.read_bytes())
+        fingerprint = digest.digest()
+    return WebSettings(
+        basic_auth_users=users,
+        tls=tls,
+        headers=headers,
+        tls_context=context,
+        fingerprint=fingerprint,
+    )
+
+
+def _no_passphrase() -> bytes:
+    raise ValueError("encrypted private keys are not supported")
+
+
+def tls_context(
+    tls: TlsSettings, key_for: Callable[[str], str] = lambda name: f"tls_server_config.{name}"
+) -> ssl.SSLContext:
+    """The server-side SSLContext for `tls`; ConfigError naming the key when one won't do
+    (`key_for` turns a tls_server_config key into the path the user wrote)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = TLS_VERSIONS[tls.min_version]
+    context.maximum_version = TLS_VERSIONS[tls.max_version]
+    try:
+        context.load_cert_chain(tls.cert_file, tls.key_file, password=_no_passphrase)
+    except (ssl.SSLError, ValueError) as err:
+        raise ConfigError(
+            key_for("cert_file"), f"cannot use it with key_file: {_ssl_reason(err)}"
+        ) from None
+    suites = [CIPHER_SUITES[name] for name in tls.cipher_suites if name in CIPHER_SUITES]
+    if suites:
+        try:
+            context.set_ciphers(":".join(suites))
+        except ssl.SSLError:
+            raise ConfigError(
+                key_for("cipher_suites"), "none of these suites is available in this OpenSSL"
+            ) from None
+    if tls.prefer_server_cipher_suites:
+        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    else:
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.verify_mode = CLIENT_AUTH_TYPES[tls.client_auth_type]
+    if tls.client_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=tls.client_ca_file)
+        except ssl.SSLError as err:
+            raise ConfigError(key_for("client_ca_file"), _ssl_reason(err)) from None
+    elif context.verify_mode != ssl.CERT_NONE:
+        context.load_default_certs(ssl.Purpose.CLIENT_AUTH)  # as Go: the system's CAs
+    return context
+
+
+def _ssl_reason(err: Exception) -> str:
+    if isinstance(err, ssl.SSLError) and err.reason:
+        return str(err.reason).lower().replace("_", " ")
+    return str(err)
+
+
+def legacy_web_settings(raw: Mapping[str, Any]) -> WebSettings:
+    """The config's own `web:` section (kept working): scrypt or bcrypt hashes, cert and key."""
+    for key, other in (("tls_cert_file", "tls_key_file"), ("tls_key_file", "tls_cert_file")):
+        if key in raw and other not in raw:
+            raise ConfigError(f"web.{other}", f"required together with {key}")
+    tls = None
+    if "tls_cert_file" in raw:
+        tls = TlsSettings(cert_file=raw["tls_cert_file"], key_file=raw["tls_key_file"])
+    users = dict(raw.get("basic_auth_users", {}))
+    return _web_settings(users, tls, {}, lambda name: f"web.tls_{name}")
+
+
 # --- turning voluptuous errors into one line -------------------------------------------------
 
 _REASONS = {
@@ -250,29 +586,48 @@ def format_path(path: Sequence[Any]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            name = shown_key(part)
+            text += f".{name}" if text else name
     return text
 
 
-def _humanize(error: vol.Invalid) -> ConfigError:
+def shown_key(key: object) -> str:
+    """A key as the user wrote it, or quoted when it would not fit on one readable line."""
+    text = str(key)
+    return text if text.isprintable() else repr(text)
+
+
+def _humanize(error: vol.Invalid, where: str = "") -> ConfigError:
     reason = _REASONS.get(error.msg, error.msg)
     if reason == "expected a mapping" and error.path and isinstance(error.path[-1], int):
         reason = "expected a mapping (one mailbox)"
-    return ConfigError(format_path(error.path) or "top level", reason)
+    path = format_path(error.path) or "top level"
+    return ConfigError(f"{where}: {path}" if where else path, reason)
 
 
 # --- loading -----------------------------------------------------------------------------------
 
 
-def load_config(path: Path) -> ExporterConfig:
-    """Read, validate and build the configuration. Raises ConfigError (one line) on any fault."""
+def load_config(path: Path, *, web_config_file: Path | None = None) -> ExporterConfig:
+    """Read, validate and build the configuration (and the web configuration file, when one is
+    given, which then sets the HTTP side). Raises ConfigError (one line) on any fault."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError("", f"cannot read {path}: {err.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError("", f"{path} is not UTF-8 text") from None
-    return parse_config(text)
+    config = parse_config(text)
+    if web_config_file is None:
+        return config
+    if config.web != WebSettings():
+        raise ConfigError(
+            "web",
+            f"the HTTP side is set by --web.config.file {web_config_file}: move basic_auth_users "
+            "there (bcrypt hashes), tls_cert_file/tls_key_file to tls_server_config.cert_file/"
+            "key_file, and remove this section",
+        )
+    return replace(config, web=load_web_config(web_config_file))
 
 
 def parse_config(text: str) -> ExporterConfig:
@@ -311,15 +666,7 @@ def build_config(raw: Any) -> ExporterConfig:
         seen[name] = index
         mailboxes.append(_build_mailbox(where, {**defaults, **entry}))
 
-    web_raw: dict[str, Any] = data.get("web", {})
-    for key, other in (("tls_cert_file", "tls_key_file"), ("tls_key_file", "tls_cert_file")):
-        if key in web_raw and other not in web_raw:
-            raise ConfigError(f"web.{other}", f"required together with {key}")
-    web = WebSettings(
-        basic_auth_users=dict(web_raw.get("basic_auth_users", {})),
-        tls_cert_file=web_raw.get("tls_cert_file"),
-        tls_key_file=web_raw.get("tls_key_file"),
-    )
+    web = legacy_web_settings(data.get("web", {}))
     return ExporterConfig(
         mailboxes=tuple(mailboxes),
         max_concurrent_polls=data.get("max_concurrent_polls", DEFAULT_MAX_CONCURRENT_POLLS),

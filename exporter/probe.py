@@ -8,7 +8,7 @@ gets a fresh registry, so nothing of one probe leaks into the next or into /metr
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,6 +22,7 @@ from .collector import mailbox_families
 from .config import MailboxSettings
 from .scheduler import Scheduler
 
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 TIMEOUT_OFFSET = 0.5  # leave Prometheus this much of its scrape timeout to receive the answer
 MIN_TIMEOUT = 1.0
 
@@ -31,6 +32,7 @@ class ProbeResult:
     status: int
     body: bytes
     content_type: str
+    exposition: bool = False  # the body is metrics in the format of the encoder passed in
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,11 @@ async def run_probe(
     scheduler: Scheduler,
     params: Mapping[str, str],
     headers: Mapping[str, str],
+    *,
+    encoder: Callable[[CollectorRegistry], bytes] = generate_latest,
+    content_type: str = TEXT_FORMAT,
 ) -> ProbeResult:
+    """Answer one /probe request; `encoder` and `content_type` as `choose_encoder` gives them."""
     allowed = {"mailbox", "debug"}
     extra = sorted(set(params) - allowed)
     if extra:
@@ -116,9 +122,9 @@ async def run_probe(
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(probe_families(snapshot, duration)))
-    exposition = generate_latest(registry)
+    exposition = encoder(registry)
     if not debug:
-        return ProbeResult(200, exposition, "text/plain; version=0.0.4; charset=utf-8")
+        return ProbeResult(200, exposition, content_type, exposition=True)
     lines = [
         f"Probe of mailbox {name!r} ({settings.identity}): "
         + ("succeeded" if snapshot.ok else f"failed: {snapshot.error.value}"),

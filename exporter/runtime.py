@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -27,11 +28,15 @@ class Exporter:
         config: ExporterConfig,
         *,
         config_path: Path | None = None,
+        web_config_path: Path | None = None,
         shard: Shard | None = None,
         poll: PollFunction | None = None,
         start_spread: float = START_SPREAD_LIMIT,
     ) -> None:
         self.config_path = config_path
+        self.web_config_path = web_config_path
+        # Called with each new configuration once it is in force (the web server's TLS, users).
+        self.reload_listeners: list[Callable[[ExporterConfig], Awaitable[None]]] = []
         self.registry = CollectorRegistry(auto_describe=False)  # the exporter's own metrics
         self.self_metrics = SelfMetrics(self.registry)
         self.exposition = MailboxExposition()  # /metrics text, cached per unchanged mailbox
@@ -82,11 +87,13 @@ class Exporter:
             self._reload_failed(error)
             return error
         try:
-            config = load_config(self.config_path)
+            config = load_config(self.config_path, web_config_file=self.web_config_path)
         except ConfigError as error:
             self._reload_failed(error)
             return error
         await self.scheduler.apply(config)
+        for listener in self.reload_listeners:
+            await listener(config)
         self.reload_ok = True
         self.self_metrics.reload_successful.set(1)
         self.self_metrics.reload_timestamp.set(time.time())

@@ -11,18 +11,17 @@ import logging
 import signal
 from collections.abc import Callable
 
-from aiohttp import web
-
 from .runtime import Exporter
-from .web import start_site
+from .web import WebServer, start_site
 
 _LOGGER = logging.getLogger("pop3_exporter")
 
 
-def base_url(runner: web.AppRunner, exporter: Exporter) -> str:
+def base_url(server: WebServer) -> str:
     """The URL a person can open, from the address actually bound (port 0 becomes real)."""
-    scheme = "https" if exporter.config.web.tls_cert_file else "http"
-    address = runner.addresses[0] if runner.addresses else ("127.0.0.1", 0)
+    scheme = "https" if server.tls else "http"
+    addresses = server.runner.addresses
+    address = addresses[0] if addresses else ("127.0.0.1", 0)
     host, port = str(address[0]), int(address[1])
     if host in {"0.0.0.0", "::", ""}:  # noqa: S104 (bound already; this picks a URL)
         host = "127.0.0.1"
@@ -49,14 +48,14 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, reload)
     await exporter.start()
     try:
-        runner = await start_site(exporter, listen_address)
+        server = await start_site(exporter, listen_address)
     except OSError as err:
         _LOGGER.error("cannot listen on %s: %s", listen_address, err.strerror or err)
         await exporter.stop()
         return 1
-    _LOGGER.info("listening on %s", base_url(runner, exporter))
+    _LOGGER.info("listening on %s", base_url(server))
     if banner is not None:
-        print(banner(base_url(runner, exporter)), flush=True)
+        print(banner(base_url(server)), flush=True)
     try:
         await stopping.wait()
         _LOGGER.info("shutting down")
@@ -65,6 +64,6 @@ async def serve(
             loop.remove_signal_handler(signum)
         await asyncio.gather(*reloads, return_exceptions=True)
         # Together: in-flight requests and running polls get their grace at the same time.
-        await asyncio.gather(runner.cleanup(), exporter.stop())
+        await asyncio.gather(server.stop(), exporter.stop())
     _LOGGER.info("stopped")
     return 0

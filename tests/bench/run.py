@@ -9,7 +9,7 @@ import sys
 
 import trustme
 
-from tests.bench import bench_core, bench_exporter
+from tests.bench import bench_core, bench_exporter, bench_web
 from tests.fixtures.dovecot import running_dovecot
 
 
@@ -31,6 +31,11 @@ def main() -> int:
     rows += bench_exporter.bench_metrics_render(
         2000 if args.quick else 10_000, repeat=3 if args.quick else 5
     )
+    rows += bench_web.bench_metrics_gzip(
+        2000 if args.quick else 10_000, repeat=3 if args.quick else 5
+    )
+    for scheme in ("bcrypt", "scrypt"):
+        rows += bench_web.bench_auth_under_attack(scheme, scrapes=20 if args.quick else 50)
     print(
         f"\nmachine: {platform.machine()}, {bench_exporter.cpu_model()}, {os.cpu_count()} CPUs, "
         f"{platform.python_implementation()} {platform.python_version()}, {platform.platform()}"

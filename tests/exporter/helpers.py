@@ -112,7 +112,9 @@ class ExporterProcess:
         self.port = port
         self.log_path = log_path
         self.config_path = config_path
-        self._tls = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
+        self.tls = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
+        # Sent with every request unless overridden (e.g. the scraper's Authorization).
+        self.default_headers: dict[str, str] = {}
         self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{port}"
 
     @property
@@ -128,10 +130,10 @@ class ExporterProcess:
         timeout: float = 30,
     ) -> Response:
         request = urllib.request.Request(  # noqa: S310 (our own loopback URL)
-            self.url + path, method=method, headers=dict(headers or {})
+            self.url + path, method=method, headers={**self.default_headers, **(headers or {})}
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout, context=self._tls) as reply:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout, context=self.tls) as reply:  # noqa: S310
                 return Response(reply.status, reply.read().decode(), dict(reply.headers))
         except urllib.error.HTTPError as err:
             return Response(err.code, err.read().decode(), dict(err.headers))

@@ -174,7 +174,7 @@ def test_the_example_config_in_the_repository_is_valid(tmp_path: Path) -> None:
             "web: {basic_auth_users: {prom: plaintext}}\n"
             "mailboxes:\n  - {name: a, host: h, username: u, password: p}",
             "config error: web.basic_auth_users.prom: expected a hash made by "
-            "'pop3-exporter hash-password'",
+            "'pop3-exporter hash-password' (bcrypt, or scrypt)",
         ),
         (
             "web: {tls_cert_file: /etc/hostname}\n"
