@@ -35,9 +35,15 @@ def user_input(dovecot: DovecotServer, user: DovecotUser, **changes: Any) -> dic
 
 
 async def start_user_flow(hass: HomeAssistant) -> str:
+    """Add a mailbox, choose "with a password" in the menu: the password form."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["password", "microsoft", "google"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "password"}
+    )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "password"
     assert result["errors"] == {}
     return str(result["flow_id"])
 
