@@ -398,6 +398,80 @@ async def test_revoked_grant_reauth_by_signing_in_again(
     assert messages_state(hass, account) == "1"
 
 
+async def test_a_token_endpoint_outage_is_not_a_reauth(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    authority: OAuthAuthority,
+    dovecot_oauth2: DovecotServer,
+    account: DovecotUser,
+) -> None:
+    """The provider's token endpoint is down when the token needs renewing: the mailbox is
+    unavailable for that poll, nobody is asked to sign in, and the next poll renews and reads."""
+    await add_credentials(hass, Provider.MICROSOFT)
+    authority.access_lifetime = 240
+    access, refresh = authority.issue(account.username)
+    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 240)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    authority.outage = True
+    await next_poll(hass, freezer, INTERVAL)
+    assert messages_state(hass, account) == "unavailable"
+    assert reauth_flows(hass, entry) == []
+
+    authority.outage = False
+    await next_poll(hass, freezer, INTERVAL)
+    assert messages_state(hass, account) == "0"
+    assert entry.data["token"]["access_token"] != access
+
+
+async def test_missing_application_credentials_retry_setup(
+    hass: HomeAssistant,
+    authority: OAuthAuthority,
+    dovecot_oauth2: DovecotServer,
+    account: DovecotUser,
+) -> None:
+    """An entry whose application credentials are gone (not added on this installation) is
+    not set up, says why, and is retried; no login is tried."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    access, refresh = authority.issue(account.username)
+    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 3600)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert "application credentials" in str(entry.reason)
+    assert authority.requests["introspect"] == 0
+
+
+@pytest.mark.usefixtures("current_request_with_host")
+async def test_two_apps_of_one_provider_let_the_user_pick(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    authority: OAuthAuthority,
+    account: DovecotUser,
+) -> None:
+    """Two Microsoft apps (and a Google one): the user picks between the two Microsoft ones."""
+    await add_credentials(hass, Provider.MICROSOFT, Provider.GOOGLE)
+    second = "0b8e2d4c-1a3f-4e5d-8c7b-6a5f4e3d2c1b"
+    authority.clients[second] = "second-secret"
+    await async_import_client_credential(
+        hass, DOMAIN, ClientCredential(second, "second-secret", name="Work app"), "pop3_monitor_2"
+    )
+    result = await start_sign_in(hass, Provider.MICROSOFT, account.username)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick_implementation"
+    choices = result["data_schema"].schema["implementation"].container
+    assert choices == {AUTH_DOMAINS[Provider.MICROSOFT]: "microsoft", "pop3_monitor_2": "Work app"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"implementation": "pop3_monitor_2"}
+    )
+    assert URL(result["url"]).query["client_id"] == second
+    result = await consent(hass, hass_client_no_auth, result)
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].data["auth_implementation"] == "pop3_monitor_2"
+
+
 async def test_no_token_or_client_secret_in_diagnostics_logs_or_states(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
