@@ -22,29 +22,31 @@ from tests.fixtures.dovecot import DovecotServer, DovecotUser
 from .helpers import entry_data, settled_connections, unique_id
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
-    """Allow creating sockets in these tests; connections stay limited to 127.0.0.1.
+class SessionServersOpenSockets:
+    """Lets session fixtures (Dovecot and its port probes) open sockets, whichever test starts them.
 
-    pytest-homeassistant-custom-component calls `socket_allow_hosts(["127.0.0.1"])` and then
-    `disable_socket()` at the start of every test's setup. These tests need real sockets (Dovecot
-    and its port probes, the integration's real polls), all on loopback: during setup the
-    creation block is skipped, the host restriction stays.
+    pytest-homeassistant-custom-component blocks socket creation at every test's setup, and
+    session fixtures are set up before the test's own `socket_enabled`. pytest-socket's
+    `enable_socket()` lifts that block only; its connect allow-list (127.0.0.1) stays. A plugin
+    rather than a hook in this conftest: a session fixture's hooks are the root directory's.
     """
-    original_disable, original_allow = (
-        pytest_socket.disable_socket,
-        pytest_socket.socket_allow_hosts,
-    )
-    pytest_socket.disable_socket = lambda allow_unix_socket=False: None
-    # 127.0.0.2 too: nothing listens there, a reconfigure test starts from a server that moved.
-    pytest_socket.socket_allow_hosts = lambda allowed=None, allow_unix_socket=False: original_allow(
-        ["127.0.0.1", "127.0.0.2"], allow_unix_socket
-    )
-    try:
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Generator[object]:
+        if fixturedef.scope != "function":
+            pytest_socket.enable_socket()
         return (yield)
-    finally:
-        pytest_socket.disable_socket = original_disable
-        pytest_socket.socket_allow_hosts = original_allow
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SessionServersOpenSockets(), "pop3-session-servers-sockets")
+
+
+@pytest.fixture(autouse=True)
+def real_sockets(socket_enabled: None) -> None:
+    """These tests talk to a real Dovecot: sockets on, connections still limited to 127.0.0.1
+    by the allow-list pytest-homeassistant-custom-component sets (HA's own tests of real servers
+    request `socket_enabled` the same way)."""
 
 
 @pytest.fixture(autouse=True)

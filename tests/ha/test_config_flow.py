@@ -266,15 +266,16 @@ async def test_reauth_with_the_new_password(
     assert entry.state is ConfigEntryState.LOADED
 
 
-async def test_reconfigure_moves_the_mailbox_to_another_host_and_port(
+async def test_reconfigure_moves_the_mailbox_to_another_port_and_tls_mode(
     hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser, mailbox_data: dict[str, Any]
 ) -> None:
-    """A mailbox whose server moved (here: from 127.0.0.2, where nothing listens, to Dovecot's
-    STARTTLS port on 127.0.0.1) is reconfigured in place: same entry, new unique id."""
-    old = {**mailbox_data, "host": "127.0.0.2"}
+    """A mailbox whose server moved (here: from a port where nothing listens to Dovecot's
+    STARTTLS port; the test harness allows connections to 127.0.0.1 only) is reconfigured in
+    place: same entry, new unique id."""
+    old = {**mailbox_data, "port": free_port()}
     entry = MockConfigEntry(
         domain=DOMAIN,
-        title=f"{mailbox.username}@127.0.0.2",
+        title=f"{mailbox.username}@127.0.0.1",
         unique_id=unique_id(old),
         data=old,
         options={"verify_ssl": True},
@@ -301,6 +302,7 @@ async def test_reconfigure_moves_the_mailbox_to_another_host_and_port(
     assert entry.data["tls_mode"] == "starttls"
     assert entry.data["password"] == mailbox.password
     assert entry.unique_id == f"{mailbox.username}@127.0.0.1:{dovecot.pop3_port}"
+    assert entry.unique_id != unique_id(old)
     assert entry.title == f"{mailbox.username}@127.0.0.1"
     assert entry.state is ConfigEntryState.LOADED
 
