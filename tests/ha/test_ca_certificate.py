@@ -4,8 +4,14 @@ know the test CA in these tests), a wrong one is refused, and the options flow c
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -43,6 +49,25 @@ async def password_form(hass: HomeAssistant) -> str:
         result["flow_id"], {"next_step_id": "password"}
     )
     return str(result["flow_id"])
+
+
+def bare_certificate() -> str:
+    """A self-signed certificate with no extensions at all (as old tools made them): it does
+    not say it is a CA, so it is not taken as one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old home server")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def pem(ca: trustme.CA) -> str:
@@ -101,8 +126,9 @@ async def test_a_wrong_ca_is_cert_invalid(
         ("not a certificate", "ca_cert_invalid"),
         ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", "ca_cert_invalid"),
         ("server", "ca_cert_not_ca"),
+        ("bare", "ca_cert_not_ca"),
     ],
-    ids=["text", "broken_pem", "server_certificate"],
+    ids=["text", "broken_pem", "server_certificate", "no_basic_constraints"],
 )
 async def test_what_is_not_a_ca_certificate_is_refused_before_any_login(
     hass: HomeAssistant,
@@ -115,6 +141,8 @@ async def test_what_is_not_a_ca_certificate_is_refused_before_any_login(
     the CA field, with no poll made."""
     if pasted == "server":
         pasted = (dovecot.root / "server.pem").read_text()
+    elif pasted == "bare":
+        pasted = bare_certificate()
     flow_id = await password_form(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, form(dovecot, mailbox, ca_cert=pasted)

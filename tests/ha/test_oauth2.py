@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,7 +39,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
-from custom_components.pop3_monitor import oauth
+from custom_components.pop3_monitor import application_credentials, oauth
 from custom_components.pop3_monitor.const import DOMAIN
 from custom_components.pop3_monitor.oauth import PRESETS, Provider
 from tests.fixtures.dovecot import DovecotServer, DovecotUser, running_dovecot
@@ -398,15 +400,19 @@ async def test_revoked_grant_reauth_by_signing_in_again(
     assert messages_state(hass, account) == "1"
 
 
+@pytest.mark.parametrize("outage", ["503", "down"])
 async def test_a_token_endpoint_outage_is_not_a_reauth(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     authority: OAuthAuthority,
+    authority_port: int,
     dovecot_oauth2: DovecotServer,
     account: DovecotUser,
+    outage: str,
 ) -> None:
-    """The provider's token endpoint is down when the token needs renewing: the mailbox is
-    unavailable for that poll, nobody is asked to sign in, and the next poll renews and reads."""
+    """The provider's token endpoint answers 503, or nothing answers, when the token needs
+    renewing: the mailbox is unavailable for that poll, nobody is asked to sign in, and the next
+    poll renews the token and reads the mailbox."""
     await add_credentials(hass, Provider.MICROSOFT)
     authority.access_lifetime = 240
     access, refresh = authority.issue(account.username)
@@ -414,12 +420,17 @@ async def test_a_token_endpoint_outage_is_not_a_reauth(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
-    authority.outage = True
+    if outage == "503":
+        authority.outage = True
+    else:
+        await authority.stop()
     await next_poll(hass, freezer, INTERVAL)
     assert messages_state(hass, account) == "unavailable"
     assert reauth_flows(hass, entry) == []
 
     authority.outage = False
+    if outage == "down":
+        await authority.start(authority_port)
     await next_poll(hass, freezer, INTERVAL)
     assert messages_state(hass, account) == "0"
     assert entry.data["token"]["access_token"] != access
@@ -524,6 +535,16 @@ async def test_a_signed_in_mailbox_cannot_be_moved(
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_sign_in"
+
+
+async def test_the_credentials_dialog_gets_every_link_it_names(hass: HomeAssistant) -> None:
+    """The application-credentials dialog text names placeholders; each one has a value."""
+    translations = json.loads(
+        (Path(__file__).parents[2] / "custom_components" / DOMAIN / "strings.json").read_text()
+    )
+    description = translations["application_credentials"]["description"]
+    placeholders = await application_credentials.async_get_description_placeholders(hass)
+    assert set(re.findall(r"{(\w+)}", description)) == set(placeholders)
 
 
 def test_the_client_id_says_whose_app_it_is() -> None:
