@@ -321,22 +321,25 @@ class Pop3ConfigFlow(AbstractOAuth2FlowHandler, domain=DOMAIN):
         """Signed in: the new access token must open the mailbox before anything is saved."""
         assert self._provider is not None
         preset = PRESETS[self._provider]
-        entry_data = {
-            CONF_HOST: preset.host,
-            CONF_PORT: preset.port,
-            CONF_TLS_MODE: TlsMode.IMPLICIT.value,
-            CONF_USERNAME: self._username,
-            CONF_PROVIDER: self._provider.value,
+        sign_in = {
             CONF_AUTH_IMPLEMENTATION: data[CONF_AUTH_IMPLEMENTATION],
             CONF_TOKEN: data[CONF_TOKEN],
         }
         if self.source == SOURCE_REAUTH:
             entry = self._get_reauth_entry()
-            entry_data = {**entry.data, **entry_data}
+            entry_data = {**entry.data, **sign_in}  # same account and server, new grant
             errors, snapshot = await _async_try_poll(
                 self.hass, entry_data, verify_tls=_verify(entry), ca_pem=_ca(entry)
             )
         else:
+            entry_data = {
+                CONF_HOST: preset.host,
+                CONF_PORT: preset.port,
+                CONF_TLS_MODE: TlsMode.IMPLICIT.value,
+                CONF_USERNAME: self._username,
+                CONF_PROVIDER: self._provider.value,
+                **sign_in,
+            }
             errors, snapshot = await _async_try_poll(self.hass, entry_data, verify_tls=True)
         if errors:
             # After the provider's page there is no form to go back to: say why and stop.
