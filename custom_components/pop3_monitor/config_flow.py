@@ -15,7 +15,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     ConfigFlowResult,
@@ -49,6 +48,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .certificates import CaCertificateError, normalized_ca_pem
+from .compat import vol
 from .const import (
     CONF_AUTH_IMPLEMENTATION,
     CONF_CA_CERT,

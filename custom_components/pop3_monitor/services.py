@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
+from .compat import vol
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_MARK_AS_READ
 from .coordinator import Pop3ConfigEntry
 

@@ -15,6 +15,8 @@ import pytest_socket
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.pop3_monitor.const import DOMAIN
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
@@ -52,6 +54,16 @@ def real_sockets(socket_enabled: None) -> None:
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/pop3_monitor."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Home Assistant's snapshot format, kept in tests/ha/snapshots, on every version tested.
+
+    The plugin also defines this fixture, but which plugin's `snapshot` wins (its or syrupy's own)
+    differs between releases; a conftest fixture wins always, as in Home Assistant's own tests.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture(autouse=True)

@@ -38,7 +38,8 @@ def describe(hass: HomeAssistant, entry: er.RegistryEntry) -> dict[str, Any]:
         "state": f"<{entry.translation_key or entry.domain} at this run>"
         if volatile and state.state not in ("unknown", "unavailable")
         else state.state,
-        "attributes": dict(state.attributes),
+        # Keys as the UI and the API see them: newer versions key some with a StrEnum member.
+        "attributes": {str(key): value for key, value in state.attributes.items()},
     }
 
 
@@ -90,8 +91,8 @@ async def test_every_entity(
 
     entries = er.async_entries_for_config_entry(registry, entry.entry_id)
     assert len(entries) == 10
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    assert device is not None
+    [device] = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.identifiers == {(DOMAIN, entry.entry_id)}
     assert {
         "device": {"name": device.name, "model": device.model, "entry_type": device.entry_type},
         "entities": [describe(hass, e) for e in sorted(entries, key=lambda e: e.entity_id)],

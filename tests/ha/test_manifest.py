@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
+from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.loader import async_get_integration
 
@@ -25,10 +26,17 @@ async def test_home_assistant_reads_the_manifest(hass: HomeAssistant) -> None:
     assert integration.integration_type == "service"
 
 
-def test_hacs_json_names_the_integration() -> None:
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3])
+
+
+def test_hacs_json_names_the_integration_and_a_version_tested() -> None:
+    """HACS offers the integration from the Home Assistant version that hacs.json names: the
+    oldest the tests run on (2026.2.3), so every version tested is at least that."""
     hacs = json.loads((ROOT / "hacs.json").read_text())
     assert hacs["name"] == "POP3 Monitor"
     assert hacs["content_in_root"] is False
+    assert _version(hacs["homeassistant"]) <= _version(HA_VERSION)
 
 
 def test_quality_scale_gives_a_reason_for_every_rule_not_done() -> None:
