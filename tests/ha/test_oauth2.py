@@ -31,6 +31,10 @@ from homeassistant.components.application_credentials import (
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.config_entry_oauth2_flow import (
+    ImplementationUnavailableError,
+    async_add_implementation_provider,
+)
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -267,6 +271,22 @@ async def test_sign_in_without_that_providers_credentials_asks_for_them(
     result = await start_sign_in(hass, Provider.MICROSOFT, account.username)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "missing_credentials"
+
+
+async def test_an_unavailable_sign_in_provider_aborts(
+    hass: HomeAssistant, account: DovecotUser
+) -> None:
+    """A source of sign-in implementations that is down (as Home Assistant Cloud's can be) and
+    no credentials of one's own: the flow stops with Home Assistant's "unavailable" reason."""
+    assert await async_setup_component(hass, "application_credentials", {})
+
+    async def unavailable(hass: HomeAssistant, domain: str) -> list[Any]:
+        raise ImplementationUnavailableError("the provider source is down")
+
+    async_add_implementation_provider(hass, "cloud", unavailable)
+    result = await start_sign_in(hass, Provider.MICROSOFT, account.username)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "oauth_implementation_unavailable"
 
 
 @pytest.mark.usefixtures("current_request_with_host")
