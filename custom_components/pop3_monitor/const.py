@@ -14,6 +14,9 @@ CONF_TLS_MODE: Final = "tls_mode"
 CONF_INTERVAL: Final = "interval"  # minutes between polls
 CONF_UNREAD_MODE: Final = "unread_mode"
 CONF_TIMEOUT: Final = "timeout"  # seconds for one whole poll
+CONF_CA_CERT: Final = "ca_cert"  # PEM of the CA that signed the server's certificate
+CONF_PROVIDER: Final = "provider"  # set for sign-in (OAuth2) mailboxes: microsoft or google
+CONF_AUTH_IMPLEMENTATION: Final = "auth_implementation"  # HA's key for the OAuth2 credential
 
 DEFAULT_INTERVAL_MINUTES: Final = 5
 MIN_INTERVAL_MINUTES: Final = 1

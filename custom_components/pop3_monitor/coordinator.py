@@ -3,25 +3,42 @@
 The POP3 work (protocol, which messages are new, when to retry) lives in `pop3probe`; this module
 only translates its results into Home Assistant terms: error classes become `UpdateFailed` or
 `ConfigEntryAuthFailed` with translation keys, the core's `Backoff` sets the next poll time, and
-the tracker is persisted with `Store` so new-message events never repeat across restarts.
+the tracker is persisted with `Store` so new-message events never repeat across restarts. A
+sign-in (OAuth2) mailbox gets a fresh access token from Home Assistant's OAuth2 session before
+each poll; a grant the provider no longer honours starts a reauth.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeAlias
 
+from aiohttp import ClientError, ClientResponseError
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, CONF_VERIFY_SSL
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_TOKEN,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+)
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers.config_entry_oauth2_flow import (
+    ImplementationUnavailableError,
+    OAuth2Session,
+    async_get_config_entry_implementation,
+)
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import (
+    CONF_CA_CERT,
     CONF_INTERVAL,
     CONF_TIMEOUT,
     CONF_TLS_MODE,
@@ -36,6 +53,7 @@ from .const import (
     UnreadMode,
 )
 from .pop3probe import (
+    AuthMechanism,
     Backoff,
     ErrorClass,
     MailboxConfig,
@@ -58,13 +76,21 @@ NewMessageListener = Callable[[MessageInfo], None]
 def mailbox_config(
     data: Mapping[str, Any], *, verify_tls: bool = True, timeout: float | None = None
 ) -> MailboxConfig:
-    """The core's view of a mailbox, built from config-entry (or config-flow) data."""
+    """The core's view of a mailbox, built from config-entry (or config-flow) data.
+
+    A sign-in mailbox logs in with SASL XOAUTH2 and the access token now in `data`.
+    """
     tls_mode = TlsMode(data[CONF_TLS_MODE])
+    if CONF_TOKEN in data:
+        secret, auth = data[CONF_TOKEN]["access_token"], AuthMechanism.XOAUTH2
+    else:
+        secret, auth = data[CONF_PASSWORD], AuthMechanism.AUTO
     return MailboxConfig(
         host=data[CONF_HOST],
         port=data[CONF_PORT],
         username=data[CONF_USERNAME],
-        secret=SecretSource(value=data[CONF_PASSWORD]),
+        secret=SecretSource(value=secret),
+        auth=auth,
         tls_mode=tls_mode,
         verify_tls=verify_tls,
         # Choosing "no encryption" in the form is the explicit consent the core asks for.
@@ -73,12 +99,13 @@ def mailbox_config(
     )
 
 
-def build_ssl_context(verify_tls: bool) -> ssl.SSLContext:
+def build_ssl_context(verify_tls: bool, ca_pem: str | None = None) -> ssl.SSLContext:
     """The TLS context for polls. Loading the trust store is file I/O: run this in an executor.
 
-    Verification uses the system's trust store (plus SSL_CERT_FILE/SSL_CERT_DIR, if set).
+    Verification uses the system's trust store (plus SSL_CERT_FILE/SSL_CERT_DIR, if set), or,
+    when the entry has a CA certificate, that CA alone.
     """
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cadata=ca_pem or None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if not verify_tls:
         context.check_hostname = False
@@ -128,6 +155,8 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
             verify_tls=options.get(CONF_VERIFY_SSL, entry.data.get(CONF_VERIFY_SSL, True)),
             timeout=float(options.get(CONF_TIMEOUT, DEFAULT_TIMEOUT_SECONDS)),
         )
+        self.ca_pem: str | None = options.get(CONF_CA_CERT) or None
+        self.oauth_session: OAuth2Session | None = None  # set up for sign-in mailboxes
         self.backoff = Backoff(interval=interval.total_seconds())
         self.tracker = MessageTracker()
         self.acknowledged = 0  # tracker mark of the last "Mark as read"; 0: nothing acknowledged
@@ -142,8 +171,21 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         """Build the TLS context off the event loop; restore what the previous run knew, so
         its mail is not announced again."""
         self._ssl_context = await self.hass.async_add_executor_job(
-            build_ssl_context, self.mailbox.verify_tls
+            build_ssl_context, self.mailbox.verify_tls, self.ca_pem
         )
+        if CONF_TOKEN in self.config_entry.data:
+            try:
+                implementation = await async_get_config_entry_implementation(
+                    self.hass, self.config_entry
+                )
+            except (ImplementationUnavailableError, ValueError) as err:
+                # The application credential was deleted, or its provider is unreachable.
+                raise ConfigEntryNotReady(
+                    translation_domain=DOMAIN,
+                    translation_key="oauth_implementation_unavailable",
+                    translation_placeholders={"mailbox": self.name},
+                ) from err
+            self.oauth_session = OAuth2Session(self.hass, self.config_entry, implementation)
         stored = await self._store.async_load()
         if not stored:
             return
@@ -158,6 +200,8 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self._saved_state = stored
 
     async def _async_update_data(self) -> PollSnapshot:
+        if self.oauth_session is not None:
+            await self._async_refresh_token()
         snapshot = await poll_mailbox(
             self.mailbox,
             self.tracker,
@@ -186,6 +230,39 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
             translation_domain=DOMAIN,
             translation_key=f"poll_{snapshot.error.value}",
             translation_placeholders={"mailbox": self.name, "detail": _detail(snapshot)},
+        )
+
+    async def _async_refresh_token(self) -> None:
+        """A valid access token in the entry (refreshed when it is about to expire), and the
+        mailbox config that logs in with it. A refused refresh means the grant is gone:
+        expired, revoked, or the password changed; only signing in again helps."""
+        assert self.oauth_session is not None
+        try:
+            await self.oauth_session.async_ensure_token_valid()
+        except ClientResponseError as err:
+            # Home Assistant before 2026.3; newer versions raise their own OAuth2 errors, which
+            # the DataUpdateCoordinator turns into reauth or a retry by itself.
+            placeholders = {"mailbox": self.name, "status": str(err.status)}
+            if 400 <= err.status < 500 and err.status != 429:
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="oauth_refresh_refused",
+                    translation_placeholders=placeholders,
+                ) from err
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="oauth_refresh_failed",
+                translation_placeholders=placeholders,
+            ) from err
+        except ClientError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="oauth_refresh_failed",
+                translation_placeholders={"mailbox": self.name, "status": type(err).__name__},
+            ) from err
+        self.mailbox = replace(
+            self.mailbox,
+            secret=SecretSource(value=self.config_entry.data[CONF_TOKEN]["access_token"]),
         )
 
     async def _async_save(self) -> None:

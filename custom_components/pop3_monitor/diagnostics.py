@@ -1,7 +1,8 @@
 """Diagnostics: how the mailbox is configured and how the last poll went, with no secrets.
 
-The password and the username are redacted, and so is any mention of the username in server
-texts; message headers (senders, subjects) are personal and left out, only their count is shown.
+The password, the sign-in tokens and the username are redacted, and so is any mention of the
+username in server texts; message headers (senders, subjects) are personal and left out, only
+their count is shown.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .coordinator import Pop3ConfigEntry
 from .pop3probe import PollSnapshot
 
-TO_REDACT = {CONF_PASSWORD, CONF_USERNAME}
+TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
 
 
 async def async_get_config_entry_diagnostics(

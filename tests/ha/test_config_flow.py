@@ -38,9 +38,15 @@ def user_input(dovecot: DovecotServer, user: DovecotUser, **changes: Any) -> dic
 
 
 async def start_user_flow(hass: HomeAssistant) -> str:
+    """Add a mailbox, choose "with a password" in the menu: the password form."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["password", "microsoft", "google"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "password"}
+    )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "password"
     assert result["errors"] == {}
     return str(result["flow_id"])
 
@@ -90,12 +96,28 @@ async def test_forms_reach_the_frontend_and_setup_logs_no_warning(
     log holds no warning from or about the integration."""
     caplog.set_level(logging.WARNING)
     assert await async_setup_component(hass, "config", {})
+    # Loaded before the HTTP server starts, as at Home Assistant's start-up: its dependencies
+    # (application credentials, and through them auth) register HTTP views.
+    assert await async_setup_component(hass, DOMAIN, {})
     client = await hass_client()
 
-    response = await client.post("/api/config/config_entries/flow", json={"handler": DOMAIN})
-    assert response.status == 200, await response.text()
-    form = await response.json()
-    assert {"host", "username", "password"} <= {field["name"] for field in form["data_schema"]}
+    async def choose(next_step: str) -> dict[str, Any]:
+        response = await client.post("/api/config/config_entries/flow", json={"handler": DOMAIN})
+        assert response.status == 200, await response.text()
+        menu = await response.json()
+        assert menu["type"] == "menu"
+        response = await client.post(
+            f"/api/config/config_entries/flow/{menu['flow_id']}", json={"next_step_id": next_step}
+        )
+        assert response.status == 200, await response.text()
+        return dict(await response.json())
+
+    sign_in = await choose("microsoft")
+    assert [field["name"] for field in sign_in["data_schema"]] == ["username"]
+    form = await choose("password")
+    assert {"host", "username", "password", "ca_cert"} <= {
+        field["name"] for field in form["data_schema"]
+    }
     response = await client.post(
         f"/api/config/config_entries/flow/{form['flow_id']}", json=user_input(dovecot, mailbox)
     )
@@ -112,7 +134,7 @@ async def test_forms_reach_the_frontend_and_setup_logs_no_warning(
     )
     assert response.status == 200, await response.text()
     options_form = await response.json()
-    assert "interval" in {field["name"] for field in options_form["data_schema"]}
+    assert {"interval", "ca_cert"} <= {field["name"] for field in options_form["data_schema"]}
 
     # From the integration's loggers, or about it (deprecated helpers are reported by HA's frame
     # helper naming the integration); HA's notice that a custom integration is loaded aside.

@@ -3,9 +3,8 @@ Dovecot) and a unique wrong password (refused later by a server, so reauth start
 stays loaded) are absent from diagnostics, DEBUG logs, entity states and attributes, bus events,
 flows in progress, repair issues and the integration's stored files.
 
-The integration's config flow asks for a password only (no XOAUTH2 setting), so there is no
-token to configure here; tokens are swept in the core and the exporter
-(tests/faults/test_secret_sweep.py).
+Sign-in tokens and the OAuth2 client secret are swept in tests/ha/test_oauth2.py; the core's and
+the exporter's handling of tokens in tests/faults/test_secret_sweep.py.
 """
 
 from __future__ import annotations
@@ -74,6 +73,9 @@ async def test_no_secret_in_diagnostics_logs_states_events_or_storage(
 
     # A working mailbox, added the way a user adds it: through the config flow.
     flow = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    flow = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {"next_step_id": "password"}
+    )
     created = await hass.config_entries.flow.async_configure(
         flow["flow_id"],
         {
