@@ -400,15 +400,19 @@ WEB_CONFIG_SCHEMA = vol.Schema(
 )
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError("", f"cannot read {what}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("", f"{what} is not UTF-8 text") from None
+
+
 def load_web_config(path: Path) -> WebSettings:
     """Read exporter-toolkit's web configuration file; relative paths are relative to it."""
     where = f"web config {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError("", f"cannot read web config {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("", f"web config {path} is not UTF-8 text") from None
+    text = _read_text(path, where)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -611,13 +615,7 @@ def _humanize(error: vol.Invalid, where: str = "") -> ConfigError:
 def load_config(path: Path, *, web_config_file: Path | None = None) -> ExporterConfig:
     """Read, validate and build the configuration (and the web configuration file, when one is
     given, which then sets the HTTP side). Raises ConfigError (one line) on any fault."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError("", f"cannot read {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("", f"{path} is not UTF-8 text") from None
-    config = parse_config(text)
+    config = parse_config(_read_text(path, str(path)))
     if web_config_file is None:
         return config
     if config.web != WebSettings():

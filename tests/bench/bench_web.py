@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pop3_exporter.collector import MailboxExposition, SelfMetrics, freeze, render_scrape
 from pop3_exporter.web import compress_body
 from pop3_exporter.webauth import DEFAULT_BCRYPT_COST, hash_password, hash_scrypt_password
-from tests.bench.bench_exporter import _plain_registry, _repolled, _synthetic_views
+from tests.bench.bench_exporter import _cpu_median, _plain_registry, _repolled, _synthetic_views
 from tests.exporter.helpers import ExporterProcess, start_exporter
 
 Row = tuple[str, str, str, str]
@@ -205,15 +204,6 @@ def bench_auth_under_attack(scheme: str = "bcrypt", scrapes: int = 50) -> list[R
 
 
 # --- /metrics bytes and render time, with and without gzip ----------------------------------
-
-
-def _cpu_median(run: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        run()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
 
 
 def bench_metrics_gzip(mailboxes: int = 10_000, repeat: int = 5) -> list[Row]:
