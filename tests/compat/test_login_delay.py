@@ -7,8 +7,6 @@ collecting `[LOGIN-DELAY]` refusals, and say so in `pop3_login_delay_seconds`.
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,25 +15,18 @@ import pytest
 import trustme
 
 from tests.exporter.helpers import running_exporter
-from tests.fixtures.mailservers.base import IMPLICIT
-from tests.fixtures.mailservers.cyrus import CyrusServer
+from tests.fixtures.mailservers import running_server
+from tests.fixtures.mailservers.base import IMPLICIT, MailServer
 
 
 @pytest.fixture(scope="module")
-def strict_cyrus(test_ca: trustme.CA) -> Iterator[CyrusServer]:
-    root = Path(tempfile.mkdtemp(prefix="pop3-cyrus-strict-"))
-    root.chmod(0o755)
-    server = CyrusServer(root, test_ca, popminpoll=1)
-    server.start()
-    try:
+def strict_cyrus(test_ca: trustme.CA) -> Iterator[MailServer]:
+    with running_server("cyrus", test_ca, popminpoll=1) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_exporter_waits_out_the_servers_login_delay(
-    strict_cyrus: CyrusServer, tmp_path: Path
+    strict_cyrus: MailServer, tmp_path: Path
 ) -> None:
     user = strict_cyrus.add_user()
     mailbox = {
