@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.exporter.helpers import ExporterProcess, running_exporter, series
+from tests.exporter.helpers import REPO, ExporterProcess, running_exporter, series
 from tests.fixtures.mailservers import SERVER_NAMES, matrix_cells
 from tests.fixtures.mailservers.base import MailServer, MailUser, StoredMessage
 
 pytestmark = pytest.mark.timeout(900)  # the module's scenario runs in the first test's setup
 CELLS = matrix_cells()
+ARTIFACTS = REPO / "artifacts"
 POLLS = 10  # ok polls each cell must make, at least
 BEFORE_DELIVERY = 3  # of them before the new message arrives
 AFTER_RESTART = 2  # ok polls more after a restart of the exporter
@@ -158,7 +159,26 @@ def matrix_run(
             lambda s: _all_polled(s, cells, samples, AFTER_RESTART), timeout=PHASE
         )
         log += exporter.log
-    return MatrixRun(cells, samples, restarted, remembered, watch.next_poll, log)
+    run = MatrixRun(cells, samples, restarted, remembered, watch.next_poll, log)
+    _write_summary(run)
+    return run
+
+
+def _write_summary(run: MatrixRun) -> None:
+    """artifacts/compat-matrix.md: polls by result for every cell, to read after a run."""
+    lines = [
+        "| mailbox | ok polls / all (before restart) | after restart | results |",
+        "|---|---|---|---|",
+    ]
+    for name in [*run.cells, *run.status_next_poll]:
+        before, after = _polls(run.samples, name), _polls(run.after_restart, name)
+        results = ", ".join(f"{k} {v:g}" for k, v in before.items() if v)
+        lines.append(
+            f"| {name} | {before.get('ok', 0):g} / {sum(before.values()):g} "
+            f"| {after.get('ok', 0) - before.get('ok', 0):g} more ok | {results} |"
+        )
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "compat-matrix.md").write_text("\n".join(lines) + "\n")
 
 
 def _failed(samples: dict[str, float], name: str) -> bool:
