@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -15,6 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.pop3_monitor.const import DOMAIN
 from tests.fixtures.scripted import scripted_server
 
+pytestmark = pytest.mark.usefixtures("loopback_servers")
 PIPELINING_CAPA = b"+OK\r\nTOP\r\nUSER\r\nPIPELINING\r\nRESP-CODES\r\n.\r\n"
 
 

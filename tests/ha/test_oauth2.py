@@ -78,7 +78,7 @@ def dovecot_oauth2(test_ca: trustme.CA, authority_port: int) -> Iterator[Dovecot
 
 
 @pytest.fixture
-async def authority(authority_port: int) -> AsyncIterator[OAuthAuthority]:
+async def authority(authority_port: int, loopback_servers: None) -> AsyncIterator[OAuthAuthority]:
     """The identity provider, fresh for each test (no grants yet) on the port Dovecot asks."""
     server = OAuthAuthority(clients=dict(CLIENT_SECRETS))
     await server.start(authority_port)
