@@ -24,6 +24,13 @@ from .polls import MAILBOX_DATA, failed_poll, good_poll
 pytestmark = pytest.mark.usefixtures("mock_poll")
 
 
+def polled_config(mock_poll: AsyncMock) -> Any:
+    """The mailbox settings the integration last polled with."""
+    call = mock_poll.await_args
+    assert call is not None
+    return call.args[0] if call.args else call.kwargs["config"]
+
+
 def user_input(**changes: Any) -> dict[str, Any]:
     """What a user types into the password form."""
     return {**MAILBOX_DATA, "verify_ssl": True, **changes}
@@ -347,7 +354,7 @@ async def test_reconfigure_onto_another_entrys_mailbox_aborts(
 
 
 async def test_options_change_polling_and_unread_mode(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_poll: AsyncMock
 ) -> None:
     """The options flow stores the choices and the entry reloads with them."""
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
@@ -371,7 +378,7 @@ async def test_options_change_polling_and_unread_mode(
     coordinator = init_integration.runtime_data
     assert coordinator.update_interval is not None
     assert coordinator.update_interval.total_seconds() == 15 * 60
-    assert coordinator.mailbox.timeout == 20
+    assert polled_config(mock_poll).timeout == 20
 
 
 async def test_options_refuse_an_interval_below_the_servers_login_delay(
