@@ -57,7 +57,7 @@ def test_promtool_accepts_the_example_prometheus_config_and_its_rule_file() -> N
     assert f"SUCCESS: {len(EXPECTED_ALERTS)} rules found" in result.stdout
 
 
-def test_the_issue_s_alerts_are_all_there_with_summary_description_and_runbook() -> None:
+def test_every_expected_alert_is_there_with_summary_description_and_runbook() -> None:
     rules = alert_rules()
     assert {rule["alert"] for rule in rules} == EXPECTED_ALERTS
     for rule in rules:

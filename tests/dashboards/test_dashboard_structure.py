@@ -21,7 +21,8 @@ from tests.dashboards.dashboard_queries import (
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
-# DESIGN.md's metric names (plus the exporter's own histogram and Prometheus's suffixes).
+# The exporter's metric names, as README.md lists them under "Metrics" (plus the exporter's own
+# histogram and Prometheus's suffixes).
 KNOWN_METRICS = {
     "pop3_up",
     "pop3_messages",
@@ -125,7 +126,7 @@ def test_panels_use_only_the_exporter_s_metric_names(document: dict[str, Any]) -
     for query in panel_queries(document):
         used |= set(re.findall(r"\bpop3_\w+", query.expr))
     assert used <= KNOWN_METRICS, used - KNOWN_METRICS
-    # the rows need at least these
+    # what the dashboard's rows (Overview, Mail, Server health, Exporter) show at least
     assert {
         "pop3_up",
         "pop3_messages",

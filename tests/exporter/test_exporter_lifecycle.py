@@ -85,20 +85,6 @@ def saved_ok(saved: dict[str, Any]) -> int:
     return int(saved["mailboxes"]["m"]["polls_total"].get("ok", 0))
 
 
-def test_a_corrupt_state_file_is_reported_and_replaced(
-    dovecot: DovecotServer, mailbox: DovecotUser, tmp_path: Path
-) -> None:
-    state_file = tmp_path / "state.json"
-    state_file.write_text("{ this is not json")
-    config = {"state_file": str(state_file), "mailboxes": [mailbox_entry("m", dovecot, mailbox)]}
-    with running_exporter(config, tmp_path) as exporter:
-        exporter.wait_for_metric('pop3_up{mailbox="m"}', lambda v: v == 1)
-    assert "state file" in exporter.log
-    assert "corrupt" in exporter.log
-    assert json.loads(state_file.read_text())["mailboxes"]["m"]["identity"]
-    assert list(tmp_path.glob("state.json.corrupt-*"))
-
-
 def test_two_shards_poll_disjoint_sets_that_cover_every_mailbox(
     dovecot: DovecotServer, tmp_path: Path
 ) -> None:

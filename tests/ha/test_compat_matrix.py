@@ -22,6 +22,7 @@ from tests.fixtures.mailservers.base import MailServer, MailUser
 
 from .helpers import entity_id, next_poll, unique_id
 
+pytestmark = pytest.mark.usefixtures("loopback_servers")
 POLLS = 5
 NEW_SUBJECT = "Zeugnis für Ana, Woche 48"  # RFC 2047-encoded on the wire
 NEW_SENDER = "Grundschule Nörd <buero@schule.example>"

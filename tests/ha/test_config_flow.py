@@ -1,11 +1,12 @@
-"""The config flow against the real Dovecot: create, each failure and its recovery, duplicates,
-reauth, reconfigure, options. Every form is validated by a real read-only poll."""
+"""The config flow on the mocked core: the forms, each poll error as the form shows it and the
+recovery from it, duplicates, reauth, reconfigure and options. (The same flow against the real
+Dovecot: test_config_flow_dovecot.py.)"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
 from typing import Any
+from unittest.mock import AsyncMock
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -15,26 +16,24 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.pop3_monitor import config_flow
 from custom_components.pop3_monitor.const import DOMAIN
-from tests.fixtures.dovecot import DovecotServer, DovecotUser
-from tests.fixtures.ports import free_port
+from custom_components.pop3_monitor.pop3probe import ErrorClass
 
-from .fake_servers import FakeServer, no_stls_server, silent_server
-from .helpers import unique_id
+from .polls import MAILBOX_DATA, failed_poll, good_poll
+
+pytestmark = pytest.mark.usefixtures("mock_poll")
 
 
-def user_input(dovecot: DovecotServer, user: DovecotUser, **changes: Any) -> dict[str, Any]:
-    """What a user types into the form for the test mailbox over POP3S."""
-    return {
-        "host": dovecot.host,
-        "port": dovecot.pop3s_port,
-        "tls_mode": "implicit",
-        "username": user.username,
-        "password": user.password,
-        "verify_ssl": True,
-        **changes,
-    }
+def polled_config(mock_poll: AsyncMock) -> Any:
+    """The mailbox settings the integration last polled with."""
+    call = mock_poll.await_args
+    assert call is not None
+    return call.args[0] if call.args else call.kwargs["config"]
+
+
+def user_input(**changes: Any) -> dict[str, Any]:
+    """What a user types into the password form."""
+    return {**MAILBOX_DATA, "verify_ssl": True, **changes}
 
 
 async def start_user_flow(hass: HomeAssistant) -> str:
@@ -51,25 +50,16 @@ async def start_user_flow(hass: HomeAssistant) -> str:
     return str(result["flow_id"])
 
 
-async def test_user_flow_creates_a_working_entry(
-    hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser
-) -> None:
-    """A real mailbox: the entry is created, named user@host, and set up with its sensors."""
-    dovecot.deliver(mailbox, subject="Already here")
+async def test_user_flow_creates_an_entry_with_the_default_options(hass: HomeAssistant) -> None:
+    """The mailbox answers: the entry is created, named user@host, and set up with its sensors."""
     flow_id = await start_user_flow(hass)
 
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input(dovecot, mailbox))
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input())
     await hass.async_block_till_done()
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"{mailbox.username}@{dovecot.host}"
-    assert result["data"] == {
-        "host": dovecot.host,
-        "port": dovecot.pop3s_port,
-        "tls_mode": "implicit",
-        "username": mailbox.username,
-        "password": mailbox.password,
-    }
+    assert result["title"] == "ana@pop.example.org"
+    assert result["data"] == MAILBOX_DATA
     assert result["options"] == {
         "interval": 5,
         "unread_mode": "all",
@@ -77,19 +67,15 @@ async def test_user_flow_creates_a_working_entry(
         "timeout": 30,
     }
     entry = result["result"]
-    assert entry.unique_id == f"{mailbox.username}@127.0.0.1:{dovecot.pop3s_port}"
+    assert entry.unique_id == "ana@pop.example.org:995"
     assert entry.state is ConfigEntryState.LOADED
-    messages = hass.states.get(f"sensor.{mailbox.username}_127_0_0_1_messages")
+    messages = hass.states.get("sensor.ana_pop_example_org_messages")
     assert messages is not None
     assert messages.state == "1"
 
 
 async def test_forms_reach_the_frontend_and_setup_logs_no_warning(
-    hass: HomeAssistant,
-    hass_client: ClientSessionGenerator,
-    dovecot: DovecotServer,
-    mailbox: DovecotUser,
-    caplog: pytest.LogCaptureFixture,
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Through the HTTP API the frontend uses, the forms' schemas serialise (voluptuous before
     Home Assistant 2026.9, probatio since), the mailbox is added and set up, and Home Assistant's
@@ -119,7 +105,7 @@ async def test_forms_reach_the_frontend_and_setup_logs_no_warning(
         field["name"] for field in form["data_schema"]
     }
     response = await client.post(
-        f"/api/config/config_entries/flow/{form['flow_id']}", json=user_input(dovecot, mailbox)
+        f"/api/config/config_entries/flow/{form['flow_id']}", json=user_input()
     )
     assert response.status == 200, await response.text()
     created = await response.json()
@@ -146,173 +132,138 @@ async def test_forms_reach_the_frontend_and_setup_logs_no_warning(
         and not (record.name == "homeassistant.loader" and "custom integration" in record.msg)
     ]
     assert warnings == []
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.parametrize(("tls_mode", "port"), [("implicit", 995), ("starttls", 110)])
 async def test_empty_port_means_the_tls_modes_default(
-    hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser
+    hass: HomeAssistant, tls_mode: str, port: int
 ) -> None:
-    """Leaving the port empty picks 995 for TLS: nothing listens there, so the form says so."""
+    """Leaving the port empty picks 995 for TLS and 110 for STARTTLS."""
     flow_id = await start_user_flow(hass)
-    form = user_input(dovecot, mailbox)
+    form = user_input(tls_mode=tls_mode)
     del form["port"]
 
     result = await hass.config_entries.flow.async_configure(flow_id, form)
+    await hass.async_block_till_done()
 
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
-
-
-@pytest.fixture
-async def silent() -> AsyncIterator[FakeServer]:
-    async with silent_server() as server:
-        yield server
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["port"] == port
+    assert result["result"].unique_id == f"ana@pop.example.org:{port}"
 
 
-@pytest.fixture
-async def no_stls() -> AsyncIterator[FakeServer]:
-    async with no_stls_server() as server:
-        yield server
-
-
-# Each case: (what goes wrong, the form error it must show, how the user fixes it).
-Case = Callable[..., dict[str, Any]]
-FAILURES: dict[str, tuple[Case, dict[str, str], Case]] = {
-    "wrong_password": (
-        lambda d, u, **_: user_input(d, u, password="not-the-password"),
-        {"base": "invalid_auth"},
-        lambda d, u, **_: user_input(d, u),
-    ),
-    "closed_port": (
-        lambda d, u, **_: user_input(d, u, port=free_port()),
-        {"base": "cannot_connect"},
-        lambda d, u, **_: user_input(d, u),
-    ),
-    "untrusted_certificate": (
-        lambda d, u, **_: user_input(d, u),
-        {"verify_ssl": "cert_invalid"},
-        lambda d, u, **_: user_input(d, u, verify_ssl=False),
-    ),
-    "stls_unavailable": (
-        lambda d, u, no_stls, **_: user_input(d, u, port=no_stls.port, tls_mode="starttls"),
-        {"tls_mode": "stls_unavailable"},
-        lambda d, u, **_: user_input(d, u, port=d.pop3_port, tls_mode="starttls"),
-    ),
-    "timeout": (
-        lambda d, u, silent, **_: user_input(d, u, port=silent.port),
-        {"base": "timeout"},
-        lambda d, u, **_: user_input(d, u),
-    ),
+# Each error class the core can report, and the form error a user sees for it (attached to the
+# field that can fix it, where there is one).
+FORM_ERROR_OF = {
+    ErrorClass.DNS: {"base": "cannot_connect"},
+    ErrorClass.CONNECT_REFUSED: {"base": "cannot_connect"},
+    ErrorClass.CONNECT_TIMEOUT: {"base": "timeout"},
+    ErrorClass.TLS_HANDSHAKE: {"base": "cannot_connect"},
+    ErrorClass.CERT_INVALID: {"verify_ssl": "cert_invalid"},
+    ErrorClass.STLS_UNAVAILABLE: {"tls_mode": "stls_unavailable"},
+    ErrorClass.AUTH_FAILED: {"base": "invalid_auth"},
+    ErrorClass.SERVER_TEMPORARY: {"base": "cannot_connect"},
+    ErrorClass.SERVER_PERMANENT: {"base": "cannot_connect"},
+    ErrorClass.PROTOCOL_ERROR: {"base": "cannot_connect"},
+    ErrorClass.TIMEOUT: {"base": "timeout"},
 }
 
 
-@pytest.mark.parametrize("case", list(FAILURES))
-async def test_each_failure_shows_its_error_then_the_flow_recovers(
-    hass: HomeAssistant,
-    dovecot: DovecotServer,
-    mailbox: DovecotUser,
-    silent: FakeServer,
-    no_stls: FakeServer,
-    monkeypatch: pytest.MonkeyPatch,
-    case: str,
+def test_every_failure_class_has_a_form_error_here() -> None:
+    """The table below covers every error class but success and "busy" (which pass the flow)."""
+    busy = {ErrorClass.IN_USE, ErrorClass.LOGIN_DELAY}
+    assert set(FORM_ERROR_OF) == set(ErrorClass) - busy - {ErrorClass.OK}
+
+
+@pytest.mark.parametrize(("error", "form_error"), list(FORM_ERROR_OF.items()), ids=str)
+async def test_each_poll_error_shows_its_form_error_then_the_flow_recovers(
+    hass: HomeAssistant, mock_poll: AsyncMock, error: ErrorClass, form_error: dict[str, str]
 ) -> None:
-    """Wrong password, closed port, bad certificate, no STLS, a hung server: each has its own
-    form error, and correcting the form creates the entry."""
-    broken, expected_errors, fixed = FAILURES[case]
-    if case == "untrusted_certificate":
-        monkeypatch.delenv("SSL_CERT_FILE")  # the system store does not know the test CA
-    if case == "timeout":
-        monkeypatch.setattr(config_flow, "VALIDATION_TIMEOUT_SECONDS", 1.0)  # a short wait
     flow_id = await start_user_flow(hass)
+    mock_poll.return_value = failed_poll(error)
 
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, broken(dovecot, mailbox, silent=silent, no_stls=no_stls)
-    )
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input())
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == expected_errors
+    assert result["errors"] == form_error
 
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, fixed(dovecot, mailbox, silent=silent, no_stls=no_stls)
-    )
+    mock_poll.return_value = good_poll()
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input())
     await hass.async_block_till_done()
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].state is ConfigEntryState.LOADED
 
 
-async def test_an_unexpected_error_shows_unknown_then_recovers(
-    hass: HomeAssistant,
-    dovecot: DovecotServer,
-    mailbox: DovecotUser,
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("error", [ErrorClass.IN_USE, ErrorClass.LOGIN_DELAY], ids=str)
+async def test_a_busy_mailbox_is_added_since_its_login_worked(
+    hass: HomeAssistant, mock_poll: AsyncMock, error: ErrorClass
 ) -> None:
-    """A bug (the core is never supposed to raise) becomes "unknown", not a broken form."""
-    real_poll = config_flow.poll_mailbox
-    calls = 0
-
-    async def poll_that_fails_once(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise RuntimeError("a bug")
-        return await real_poll(*args, **kwargs)
-
-    monkeypatch.setattr(config_flow, "poll_mailbox", poll_that_fails_once)
+    """[IN-USE] and [LOGIN-DELAY] answer a successful login: the password is right."""
+    mock_poll.return_value = failed_poll(error)
     flow_id = await start_user_flow(hass)
 
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input(dovecot, mailbox))
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input())
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_a_servers_login_delay_raises_the_default_interval(
+    hass: HomeAssistant, mock_poll: AsyncMock
+) -> None:
+    """A server that allows a login every 15 minutes gets a 15-minute interval, not 5."""
+    mock_poll.return_value = good_poll(login_delay=900)
+    flow_id = await start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input())
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"]["interval"] == 15
+
+
+async def test_an_unexpected_error_shows_unknown_then_recovers(
+    hass: HomeAssistant, mock_poll: AsyncMock
+) -> None:
+    """A bug (the core is never supposed to raise) becomes "unknown", not a broken form."""
+    mock_poll.side_effect = RuntimeError("a bug")
+    flow_id = await start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input())
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
 
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input(dovecot, mailbox))
+    mock_poll.side_effect = None
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input())
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_no_credentials_reach_a_server_without_stls(
-    hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser, no_stls: FakeServer
+async def test_a_mailbox_already_added_aborts_before_any_login(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_poll: AsyncMock
 ) -> None:
-    """STARTTLS chosen, STLS missing: the flow stops before USER or PASS is sent in clear."""
-    flow_id = await start_user_flow(hass)
-    await hass.config_entries.flow.async_configure(
-        flow_id, user_input(dovecot, mailbox, port=no_stls.port, tls_mode="starttls")
-    )
-    sent = b"".join(no_stls.received)
-    assert mailbox.password.encode() not in sent
-    assert b"USER" not in sent.upper()
-    assert b"PASS" not in sent.upper()
-
-
-async def test_a_mailbox_already_added_aborts(
-    hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser
-) -> None:
-    """The same user@host:port twice (in any letter case) is refused before any login."""
-    data = user_input(dovecot, mailbox)
-    MockConfigEntry(domain=DOMAIN, unique_id=unique_id(data), data=data).add_to_hass(hass)
+    """The same user@host:port twice (in any letter case) is refused without polling."""
+    mock_config_entry.add_to_hass(hass)
     flow_id = await start_user_flow(hass)
 
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {**data, "username": mailbox.username.upper()}
+        flow_id, user_input(username="ANA", host="POP.example.org")
     )
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+    mock_poll.assert_not_awaited()
 
 
 async def test_reauth_with_the_new_password(
-    hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser, mailbox_data: dict[str, Any]
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_poll: AsyncMock
 ) -> None:
     """An entry whose password the server refuses asks for a new one; a wrong one is refused,
     the right one is stored and the mailbox is polled again."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"{mailbox.username}@{dovecot.host}",
-        unique_id=unique_id(mailbox_data),
-        data={**mailbox_data, "password": "old-password"},
-        options={"verify_ssl": True},
-    )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    mock_config_entry.add_to_hass(hass)
+    mock_poll.return_value = failed_poll(ErrorClass.AUTH_FAILED)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert flow["context"]["source"] == "reauth"
     assert flow["step_id"] == "reauth_confirm"
@@ -323,83 +274,90 @@ async def test_reauth_with_the_new_password(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
 
+    mock_poll.return_value = good_poll()
     result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], {"password": mailbox.password}
+        flow["flow_id"], {"password": "the-new-password"}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
-    assert entry.data["password"] == mailbox.password
-    assert entry.state is ConfigEntryState.LOADED
+    assert mock_config_entry.data["password"] == "the-new-password"
+    assert mock_config_entry.state is ConfigEntryState.LOADED
 
 
-async def test_reconfigure_moves_the_mailbox_to_another_port_and_tls_mode(
-    hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser, mailbox_data: dict[str, Any]
+async def test_reconfigure_moves_the_mailbox_to_another_host_port_and_tls_mode(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_poll: AsyncMock
 ) -> None:
-    """A mailbox whose server moved (here: from a port where nothing listens to Dovecot's
-    STARTTLS port; the test harness allows connections to 127.0.0.1 only) is reconfigured in
-    place: same entry, new unique id."""
-    old = {**mailbox_data, "port": free_port()}
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"{mailbox.username}@127.0.0.1",
-        unique_id=unique_id(old),
-        data=old,
-        options={"verify_ssl": True},
-    )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
+    """A mailbox whose server moved (here: the old one refuses connections) is reconfigured in
+    place: same entry and password, new unique id and title."""
+    mock_config_entry.add_to_hass(hass)
+    mock_poll.return_value = failed_poll(ErrorClass.CONNECT_REFUSED, tls=None)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
 
-    result = await entry.start_reconfigure_flow(hass)
+    result = await mock_config_entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
 
+    mock_poll.return_value = good_poll()
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {"host": dovecot.host, "port": dovecot.pop3_port, "tls_mode": "starttls"},
+        result["flow_id"], {"host": "mail.example.net", "port": 110, "tls_mode": "starttls"}
     )
     await hass.async_block_till_done()
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert entry.data["host"] == dovecot.host
-    assert entry.data["port"] == dovecot.pop3_port
-    assert entry.data["tls_mode"] == "starttls"
-    assert entry.data["password"] == mailbox.password
-    assert entry.unique_id == f"{mailbox.username}@127.0.0.1:{dovecot.pop3_port}"
-    assert entry.unique_id != unique_id(old)
-    assert entry.title == f"{mailbox.username}@127.0.0.1"
-    assert entry.state is ConfigEntryState.LOADED
+    assert mock_config_entry.data == {
+        **MAILBOX_DATA,
+        "host": "mail.example.net",
+        "port": 110,
+        "tls_mode": "starttls",
+    }
+    assert mock_config_entry.unique_id == "ana@mail.example.net:110"
+    assert mock_config_entry.title == "ana@mail.example.net"
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_a_reconfigure_the_server_refuses_shows_the_error_and_keeps_the_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_poll: AsyncMock
+) -> None:
+    result = await init_integration.start_reconfigure_flow(hass)
+    mock_poll.return_value = failed_poll(ErrorClass.CONNECT_REFUSED, tls=None)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"host": "mail.example.net", "port": 995, "tls_mode": "implicit"}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert init_integration.data == MAILBOX_DATA
 
 
 async def test_reconfigure_onto_another_entrys_mailbox_aborts(
-    hass: HomeAssistant, dovecot: DovecotServer, mailbox: DovecotUser, mailbox_data: dict[str, Any]
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
     """Two entries must not end up watching the same mailbox."""
-    existing = MockConfigEntry(domain=DOMAIN, unique_id=unique_id(mailbox_data), data=mailbox_data)
-    existing.add_to_hass(hass)
-    moved = {**mailbox_data, "port": dovecot.pop3_port, "tls_mode": "starttls"}
-    entry = MockConfigEntry(domain=DOMAIN, unique_id=unique_id(moved), data=moved)
+    mock_config_entry.add_to_hass(hass)
+    moved = {**MAILBOX_DATA, "port": 110, "tls_mode": "starttls"}
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="ana@pop.example.org:110", data=moved)
     entry.add_to_hass(hass)
 
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {"host": dovecot.host, "port": dovecot.pop3s_port, "tls_mode": "implicit"},
+        result["flow_id"], {"host": "pop.example.org", "port": 995, "tls_mode": "implicit"}
     )
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert entry.data["port"] == dovecot.pop3_port
+    assert entry.data["port"] == 110
 
 
 async def test_options_change_polling_and_unread_mode(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_poll: AsyncMock
 ) -> None:
     """The options flow stores the choices and the entry reloads with them."""
-    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
 
@@ -410,25 +368,29 @@ async def test_options_change_polling_and_unread_mode(
     await hass.async_block_till_done()
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert loaded_entry.options == {
+    assert init_integration.options == {
         "interval": 15,
         "unread_mode": "since_acknowledged",
         "verify_ssl": True,
         "timeout": 20,
     }
-    assert loaded_entry.state is ConfigEntryState.LOADED
-    coordinator = loaded_entry.runtime_data
+    assert init_integration.state is ConfigEntryState.LOADED
+    coordinator = init_integration.runtime_data
     assert coordinator.update_interval is not None
     assert coordinator.update_interval.total_seconds() == 15 * 60
-    assert coordinator.mailbox.timeout == 20
+    assert polled_config(mock_poll).timeout == 20
 
 
 async def test_options_refuse_an_interval_below_the_servers_login_delay(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_poll: AsyncMock
 ) -> None:
-    """A server that allows a login only every 15 minutes gets no 5-minute interval."""
-    loaded_entry.runtime_data.backoff.login_delay = 900  # as a CAPA LOGIN-DELAY 900 would set
-    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    """A server that allows a login only every 15 minutes (CAPA LOGIN-DELAY 900) gets no
+    5-minute interval; 15 minutes is accepted."""
+    mock_poll.return_value = good_poll(login_delay=900)
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -438,3 +400,10 @@ async def test_options_refuse_an_interval_below_the_servers_login_delay(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"interval": "interval_below_login_delay"}
     assert result["description_placeholders"] == {"login_delay_minutes": "15"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {"interval": 15, "unread_mode": "all", "verify_ssl": True, "timeout": 30},
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY

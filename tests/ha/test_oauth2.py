@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -43,7 +41,6 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
-from custom_components.pop3_monitor import application_credentials, oauth
 from custom_components.pop3_monitor.const import DOMAIN
 from custom_components.pop3_monitor.oauth import PRESETS, Provider
 from tests.fixtures.dovecot import DovecotServer, DovecotUser, running_dovecot
@@ -78,7 +75,7 @@ def dovecot_oauth2(test_ca: trustme.CA, authority_port: int) -> Iterator[Dovecot
 
 
 @pytest.fixture
-async def authority(authority_port: int) -> AsyncIterator[OAuthAuthority]:
+async def authority(authority_port: int, loopback_servers: None) -> AsyncIterator[OAuthAuthority]:
     """The identity provider, fresh for each test (no grants yet) on the port Dovecot asks."""
     server = OAuthAuthority(clients=dict(CLIENT_SECRETS))
     await server.start(authority_port)
@@ -555,18 +552,3 @@ async def test_a_signed_in_mailbox_cannot_be_moved(
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_sign_in"
-
-
-async def test_the_credentials_dialog_gets_every_link_it_names(hass: HomeAssistant) -> None:
-    """The application-credentials dialog text names placeholders; each one has a value."""
-    translations = json.loads(
-        (Path(__file__).parents[2] / "custom_components" / DOMAIN / "strings.json").read_text()
-    )
-    description = translations["application_credentials"]["description"]
-    placeholders = await application_credentials.async_get_description_placeholders(hass)
-    assert set(re.findall(r"{(\w+)}", description)) == set(placeholders)
-
-
-def test_the_client_id_says_whose_app_it_is() -> None:
-    assert oauth.provider_of(GOOGLE_CLIENT_ID) is Provider.GOOGLE
-    assert oauth.provider_of(MICROSOFT_CLIENT_ID) is Provider.MICROSOFT

@@ -23,11 +23,11 @@ async def test_unknown_mailbox_is_refused(hass: HomeAssistant) -> None:
 
 
 async def test_mailbox_that_is_not_loaded_is_refused(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
     with pytest.raises(ServiceValidationError) as raised:
         await hass.services.async_call(
-            DOMAIN, "mark_as_read", {"config_entry_id": loaded_entry.entry_id}, blocking=True
+            DOMAIN, "mark_as_read", {"config_entry_id": init_integration.entry_id}, blocking=True
         )
     assert raised.value.translation_key == "entry_not_loaded"

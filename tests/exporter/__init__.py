@@ -1,0 +1,2 @@
+"""Tests of the Prometheus exporter: its parts in process, and the real process against the real
+Dovecot, Prometheus and browsers."""
