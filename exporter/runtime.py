@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 
 from .collector import FrozenView, MailboxExposition, SelfMetrics, freeze
 from .config import ConfigError, ExporterConfig, load_config
-from .scheduler import START_SPREAD_LIMIT, PollFunction, Scheduler
+from .poller import PollFunction
+from .scheduler import START_SPREAD_LIMIT, Scheduler
 from .sharding import Shard
 
 _LOGGER = logging.getLogger(__name__)
