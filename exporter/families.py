@@ -1,7 +1,7 @@
 """The `pop3_*` metric families: what each is, and the samples one mailbox contributes to them.
 
 Both /metrics renderings (prometheus_client's encoders over `mailbox_families`, and the cached
-text of `exposition.MailboxExposition`) and /probe take their samples from the generators here,
+text of `collector.MailboxExposition`) and /probe take their samples from the generators here,
 so a series can't appear in one and not the other.
 """
 
