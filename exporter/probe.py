@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from pop3probe import PollSnapshot, Transcript
 from pop3probe.errors import ConfigurationError
 
-from .collector import mailbox_families
 from .config import MailboxSettings
+from .families import FixedFamilies, mailbox_families
 from .scheduler import Scheduler
 
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
@@ -40,14 +39,6 @@ class _View:
     name: str
     last: PollSnapshot | None
     last_success: PollSnapshot | None
-
-
-class _Families(Collector):
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> list[Metric]:
-        return self._families
 
 
 def scrape_timeout(headers: Mapping[str, str]) -> float | None:
@@ -121,7 +112,7 @@ async def run_probe(
     duration = time.monotonic() - started
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(probe_families(snapshot, duration)))
+    registry.register(FixedFamilies(probe_families(snapshot, duration)))
     exposition = encoder(registry)
     if not debug:
         return ProbeResult(200, exposition, content_type, exposition=True)

@@ -14,15 +14,20 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from pop3probe import poll_mailbox
+
 from .collector import FrozenView, MailboxExposition, SelfMetrics, freeze
 from .config import ConfigError, ExporterConfig, load_config
-from .scheduler import START_SPREAD_LIMIT, PollFunction, Scheduler
+from .poller import PollFunction
+from .scheduler import START_SPREAD_LIMIT, Scheduler
 from .sharding import Shard
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class Exporter:
+    """The exporter while it runs: its scheduler, its own metrics, reloads."""
+
     def __init__(
         self,
         config: ExporterConfig,
@@ -30,7 +35,7 @@ class Exporter:
         config_path: Path | None = None,
         web_config_path: Path | None = None,
         shard: Shard | None = None,
-        poll: PollFunction | None = None,
+        poll: PollFunction = poll_mailbox,
         start_spread: float = START_SPREAD_LIMIT,
     ) -> None:
         self.config_path = config_path
@@ -40,13 +45,12 @@ class Exporter:
         self.registry = CollectorRegistry(auto_describe=False)  # the exporter's own metrics
         self.self_metrics = SelfMetrics(self.registry)
         self.exposition = MailboxExposition()  # /metrics text, cached per unchanged mailbox
-        extra = {"poll": poll} if poll is not None else {}
         self.scheduler = Scheduler(
             config,
             shard=shard,
+            poll=poll,
             on_poll=self.self_metrics.observe,
             start_spread=start_spread,
-            **extra,
         )
         self.reload_ok = True
         self.ready = False

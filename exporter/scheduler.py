@@ -2,109 +2,38 @@
 
 Why own timers: a POP3 login locks the maildrop and servers rate-limit logins, so polling on each
 scrape would lock the owner out and risk a ban. Each mailbox has its own task, so one slow or
-failing mailbox never delays another; a per-server limit (taken first) and a global limit bound
-the sessions we open, and the core's Backoff spaces retries and honours LOGIN-DELAY.
+failing mailbox never delays another; the poller's limits bound the sessions we open, and the
+core's Backoff spaces retries and honours LOGIN-DELAY. What a mailbox's timer leaves behind when
+it ends is the state store's (`state_store`); what a reload changes is planned in `reload`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import random
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
-from pop3probe import (
-    Backoff,
-    ErrorClass,
-    MailboxConfig,
-    MessageTracker,
-    PollSnapshot,
-    Transcript,
-    poll_mailbox,
-)
+from pop3probe import PollSnapshot, Transcript, poll_mailbox
 
 from .config import ExporterConfig, MailboxSettings
+from .mailbox import MailboxState
+from .poller import Poller, PollFunction
+from .reload import plan_reload
 from .sharding import Shard
-from .state import SavedMailbox, encode_entry, load_state, write_entries
+from .state_store import StateStore
 
-_LOGGER = logging.getLogger(__name__)
-
-PollFunction = Callable[..., Awaitable[PollSnapshot]]
+__all__ = ["START_SPREAD_LIMIT", "MailboxState", "PollFunction", "Scheduler"]
 
 START_SPREAD_LIMIT = 60.0  # first polls spread over at most this many seconds
 RESCHEDULE_JITTER = 0.05  # later polls drift up to 5% late, so mailboxes don't fall into step
 SHUTDOWN_GRACE = 3.0  # running polls get this long to finish with QUIT before they're cancelled
-SAVE_SPACING = 1.0  # at most one state file write per second
-
-
-@dataclass(slots=True, eq=False)
-class MailboxState:
-    """What the exporter knows about one mailbox. Read by /metrics and the status page."""
-
-    settings: MailboxSettings
-    tracker: MessageTracker
-    backoff: Backoff
-    last: PollSnapshot | None = None
-    last_success: PollSnapshot | None = None
-    polls_total: Counter[str] = field(default_factory=Counter)
-    new_messages_total: int = 0
-    next_poll_at: float | None = None  # wall clock
-    polling: bool = False
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    saved_text: str | None = None  # encode_entry(saved()) until the next poll
-
-    @property
-    def name(self) -> str:
-        return self.settings.name
-
-    @property
-    def interval(self) -> float:
-        return self.settings.interval
-
-    def saved_entry(self) -> str:
-        """The state file's entry for this mailbox, encoded once between two polls (a poll
-        commits its tracker before QUIT, so nothing is kept while one runs)."""
-        if self.polling:
-            return encode_entry(self.saved())
-        if self.saved_text is None:
-            self.saved_text = encode_entry(self.saved())
-        return self.saved_text
-
-    def saved(self) -> SavedMailbox:
-        return SavedMailbox(
-            identity=self.settings.identity,
-            tracker=self.tracker.to_json(),
-            new_messages_total=self.new_messages_total,
-            polls_total=dict(self.polls_total),
-        )
-
-
-class ConnectionLimiter:
-    """A global limit and one per server (`MailboxConfig.server_key`) on concurrent sessions."""
-
-    def __init__(self, max_total: int, max_per_server: int) -> None:
-        self._total = asyncio.Semaphore(max_total)
-        self._max_per_server = max_per_server
-        self._servers: dict[str, asyncio.Semaphore] = {}
-
-    @contextlib.asynccontextmanager
-    async def slot(self, config: MailboxConfig) -> AsyncIterator[None]:
-        server = self._servers.setdefault(
-            config.server_key, asyncio.Semaphore(self._max_per_server)
-        )
-        # The server's slot first: waiting for a busy server must not hold a global slot that
-        # a mailbox on another server could use.
-        async with server, self._total:
-            yield
 
 
 class Scheduler:
+    """The mailboxes of this shard, each polled on its own timer; live probes within the same
+    limits; the state store kept current."""
+
     def __init__(
         self,
         config: ExporterConfig,
@@ -116,19 +45,10 @@ class Scheduler:
     ) -> None:
         self._config = config
         self._shard = shard
-        self._poll = poll
-        self._on_poll = on_poll
         self._start_spread = start_spread
-        self._limiter = ConnectionLimiter(
-            config.max_concurrent_polls, config.max_connections_per_server
-        )
         self._states: dict[str, MailboxState] = {}
-        self._saved: dict[str, SavedMailbox] = {}
-        self._saved_text: dict[str, tuple[SavedMailbox, str]] = {}  # encoded _saved entries
-        self._dirty = asyncio.Event()
-        self._saver_stop = asyncio.Event()
-        self._saver: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._store = StateStore(config.state_file, self._states)
+        self._poller = Poller(config, poll, self._store, on_poll)
 
     # --- what the front ends read ----------------------------------------------------------
 
@@ -149,86 +69,47 @@ class Scheduler:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._config.state_file is not None:
-            self._saved = await asyncio.to_thread(load_state, self._config.state_file)
+        await self._store.load()
         for settings in self._mine(self._config.mailboxes):
             self._add(settings)
-        if self._config.state_file is not None:
-            self._saver = asyncio.create_task(self._save_loop(), name="pop3-exporter state")
-            self._dirty.set()  # write at once: a corrupt file is replaced even before a poll
+        self._store.start_writing()  # at once: a corrupt file is replaced even before a poll
 
     async def apply(self, config: ExporterConfig) -> None:
         """Switch to a new configuration: unchanged mailboxes keep their timers and state."""
-        wanted = {m.name: m for m in self._mine(config.mailboxes)}
-        ended = [s for name, s in self._states.items() if wanted.get(name) != s.settings]
-        await self._end(ended)
-        for state in ended:
+        plan = plan_reload(self._states, self._mine(config.mailboxes))
+        await self._end(plan.ended)
+        for state in plan.ended:
             del self._states[state.name]
-            self._saved[state.name] = state.saved()
+            self._store.keep(state)
         self._config = config
-        self._limiter = ConnectionLimiter(
-            config.max_concurrent_polls, config.max_connections_per_server
-        )
-        for name, settings in wanted.items():
-            if name not in self._states:
-                self._add(settings)
-        self._saved = {n: s for n, s in self._saved.items() if n in wanted}
-        self._saved_text = {n: t for n, t in self._saved_text.items() if n in self._saved}
-        self._dirty.set()
+        self._poller.limit(config)
+        for settings in plan.started:
+            self._add(settings)
+        self._store.retain(plan.wanted)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Let running polls finish (they end with QUIT), cancel what is left, save the state."""
-        self._stopping = True
         await self._end(list(self._states.values()), grace)
-        if self._saver is not None:
-            # Not cancelled: a write cut off mid-way could land after the final one below.
-            self._saver_stop.set()
-            self._dirty.set()
-            await asyncio.gather(self._saver, return_exceptions=True)
-            self._saver = None
-        await self._write_state()
+        await self._store.close()
 
     # --- polling ------------------------------------------------------------------------------
 
     async def probe(
         self, settings: MailboxSettings, *, time_limit: float | None, transcript: Transcript | None
     ) -> PollSnapshot:
-        """A live poll for /probe and `check`: same limits, a throwaway copy of the tracker.
-
-        The copy means a probe knows which headers it needn't fetch, but never consumes the
-        "new message" reports of the scheduled polls.
-        """
-        config = settings.config
-        if time_limit is not None and time_limit < config.timeout:
-            config = replace(config, timeout=time_limit)
+        """A live poll for /probe: same limits, and no effect on the scheduled polls."""
         state = self._states.get(settings.name)
-        if state is not None and state.settings == settings:
-            tracker = MessageTracker.from_json(state.tracker.to_json())
-        else:
-            tracker = MessageTracker()
-        async with self._limiter.slot(config):
-            return await self._poll(config, tracker, name=settings.name, transcript=transcript)
+        return await self._poller.live(
+            settings, state, time_limit=time_limit, transcript=transcript
+        )
 
     def _mine(self, mailboxes: Iterable[MailboxSettings]) -> list[MailboxSettings]:
         return [m for m in mailboxes if self.owns(m.name)]
 
     def _add(self, settings: MailboxSettings) -> None:
-        tracker = MessageTracker()
-        state = MailboxState(
-            settings=settings, tracker=tracker, backoff=Backoff(interval=settings.interval)
-        )
-        saved = self._saved.get(settings.name)
-        if saved is not None and saved.identity == settings.identity:
-            try:
-                state.tracker = MessageTracker.from_json(dict(saved.tracker))
-            except (ValueError, TypeError, KeyError) as err:
-                _LOGGER.warning(
-                    "saved state of %s is unusable (%s): starting fresh", settings.name, err
-                )
-            else:
-                state.new_messages_total = saved.new_messages_total
-                state.polls_total.update(saved.polls_total)
+        state = MailboxState.fresh(settings, self._store.saved(settings.name))
         self._states[settings.name] = state
+        self._store.changed(settings.name)
         state.task = asyncio.create_task(
             self._run(state), name=f"pop3-exporter poll {settings.name}"
         )
@@ -250,7 +131,7 @@ class Scheduler:
             state.next_poll_at = time.time() + delay
             if await self._wait_or_stop(state, delay):
                 return
-            snapshot = await self._poll_once(state)
+            snapshot = await self._poller.scheduled(state)
             delay = state.backoff.next_delay(snapshot)  # includes the LOGIN-DELAY floor
             delay *= random.uniform(1.0, 1.0 + RESCHEDULE_JITTER)
 
@@ -263,83 +144,3 @@ class Scheduler:
         except TimeoutError:
             return False
         return True
-
-    async def _poll_once(self, state: MailboxState) -> PollSnapshot:
-        settings = state.settings
-        async with self._limiter.slot(settings.config):
-            state.polling = True
-            try:
-                snapshot = await self._poll(
-                    settings.config, state.tracker, name=settings.name, transcript=None
-                )
-            finally:
-                state.polling = False
-                state.saved_text = None  # the poll may have committed the tracker
-        self.record(state, snapshot)
-        return snapshot
-
-    def record(self, state: MailboxState, snapshot: PollSnapshot) -> None:
-        state.last = snapshot
-        state.saved_text = None  # tracker and counters changed: encode again at the next write
-        state.polls_total[snapshot.error.value] += 1
-        if snapshot.ok:
-            state.last_success = snapshot
-            state.new_messages_total += len(snapshot.new_messages)
-        self._dirty.set()
-        if self._on_poll is not None:
-            self._on_poll(snapshot)
-        if snapshot.ok:
-            _LOGGER.debug(
-                "polled %s: %s messages, %s bytes, %d new, %.3fs",
-                state.name,
-                snapshot.messages,
-                snapshot.size_bytes,
-                len(snapshot.new_messages),
-                snapshot.duration,
-            )
-        else:
-            level = logging.INFO if snapshot.error is ErrorClass.IN_USE else logging.WARNING
-            _LOGGER.log(
-                level,
-                "poll of %s failed: %s %s%s",
-                state.name,
-                snapshot.error.value,
-                snapshot.error_text,
-                f" (server said: {snapshot.server_text})" if snapshot.server_text else "",
-            )
-
-    # --- state file ---------------------------------------------------------------------------
-
-    def _saved_entry(self, name: str, saved: SavedMailbox) -> str:
-        """A kept entry of a mailbox not polled here (another shard's, or removed on reload)."""
-        cached = self._saved_text.get(name)
-        if cached is None or cached[0] is not saved:
-            cached = self._saved_text[name] = (saved, encode_entry(saved))
-        return cached[1]
-
-    async def _save_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            if self._saver_stop.is_set():
-                return
-            self._dirty.clear()
-            await self._write_state()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._saver_stop.wait(), timeout=SAVE_SPACING)
-
-    async def _write_state(self) -> None:
-        path: Path | None = self._config.state_file
-        if path is None:
-            return
-        # Encoded here, in the event loop, so no poll changes a tracker while it is read; only
-        # mailboxes polled since the last write are encoded again.
-        entries = {
-            name: self._saved_entry(name, saved)
-            for name, saved in self._saved.items()
-            if name not in self._states
-        }
-        entries.update({name: state.saved_entry() for name, state in self._states.items()})
-        try:
-            await asyncio.to_thread(write_entries, path, entries)
-        except OSError as err:
-            _LOGGER.error("cannot write state file %s: %s", path, err)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from html import escape
 
-from .scheduler import MailboxState
+from .mailbox import MailboxState
 
 REFRESH_SECONDS = 10
 
