@@ -162,7 +162,23 @@ class TlsInfo:
     verified: bool  # False when verification was off or failed
 
 
-PHASES = ("connect", "tls", "greeting", "capa", "auth", "stat", "list", "top", "quit")
+class Phase(StrEnum):
+    """The phases of a poll, in order; a snapshot's `phase_durations` and the exporter's
+    `phase` label use these values."""
+
+    CONNECT = "connect"
+    TLS = "tls"
+    GREETING = "greeting"
+    CAPA = "capa"
+    AUTH = "auth"
+    STAT = "stat"
+    LIST = "list"
+    TOP = "top"
+    QUIT = "quit"
+    DONE = "done"  # not timed: the poll is over
+
+
+PHASES = tuple(phase.value for phase in Phase if phase is not Phase.DONE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
