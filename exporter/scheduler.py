@@ -24,8 +24,12 @@ from pop3probe import (
     MailboxConfig,
     MessageTracker,
     PollSnapshot,
+    ServerHints,
     Transcript,
+    hints_from_json,
     poll_mailbox,
+    tracker_from_json,
+    tracker_to_json,
 )
 
 from .config import ExporterConfig, MailboxSettings
@@ -49,6 +53,7 @@ class MailboxState:
     settings: MailboxSettings
     tracker: MessageTracker
     backoff: Backoff
+    hints: ServerHints = field(default_factory=ServerHints)  # the server's batching, learned
     last: PollSnapshot | None = None
     last_success: PollSnapshot | None = None
     polls_total: Counter[str] = field(default_factory=Counter)
@@ -79,7 +84,7 @@ class MailboxState:
     def saved(self) -> SavedMailbox:
         return SavedMailbox(
             identity=self.settings.identity,
-            tracker=self.tracker.to_json(),
+            tracker=tracker_to_json(self.tracker, self.hints),
             new_messages_total=self.new_messages_total,
             polls_total=dict(self.polls_total),
         )
@@ -193,7 +198,7 @@ class Scheduler:
     async def probe(
         self, settings: MailboxSettings, *, time_limit: float | None, transcript: Transcript | None
     ) -> PollSnapshot:
-        """A live poll for /probe and `check`: same limits, a throwaway copy of the tracker.
+        """A live poll for /probe and `check`: same limits, throwaway copies of tracker and hints.
 
         The copy means a probe knows which headers it needn't fetch, but never consumes the
         "new message" reports of the scheduled polls.
@@ -203,11 +208,14 @@ class Scheduler:
             config = replace(config, timeout=time_limit)
         state = self._states.get(settings.name)
         if state is not None and state.settings == settings:
-            tracker = MessageTracker.from_json(state.tracker.to_json())
+            tracker = tracker_from_json(tracker_to_json(state.tracker))
+            hints = replace(state.hints)
         else:
-            tracker = MessageTracker()
+            tracker, hints = MessageTracker(), ServerHints()
         async with self._limiter.slot(config):
-            return await self._poll(config, tracker, name=settings.name, transcript=transcript)
+            return await self._poll(
+                config, tracker, hints=hints, name=settings.name, transcript=transcript
+            )
 
     def _mine(self, mailboxes: Iterable[MailboxSettings]) -> list[MailboxSettings]:
         return [m for m in mailboxes if self.owns(m.name)]
@@ -220,7 +228,8 @@ class Scheduler:
         saved = self._saved.get(settings.name)
         if saved is not None and saved.identity == settings.identity:
             try:
-                state.tracker = MessageTracker.from_json(dict(saved.tracker))
+                state.tracker = tracker_from_json(saved.tracker)
+                state.hints = hints_from_json(saved.tracker)
             except (ValueError, TypeError, KeyError) as err:
                 _LOGGER.warning(
                     "saved state of %s is unusable (%s): starting fresh", settings.name, err
@@ -270,7 +279,11 @@ class Scheduler:
             state.polling = True
             try:
                 snapshot = await self._poll(
-                    settings.config, state.tracker, name=settings.name, transcript=None
+                    settings.config,
+                    state.tracker,
+                    hints=state.hints,
+                    name=settings.name,
+                    transcript=None,
                 )
             finally:
                 state.polling = False

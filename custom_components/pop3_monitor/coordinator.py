@@ -61,8 +61,12 @@ from .pop3probe import (
     MessageTracker,
     PollSnapshot,
     SecretSource,
+    ServerHints,
     TlsMode,
+    hints_from_json,
     poll_mailbox,
+    tracker_from_json,
+    tracker_to_json,
 )
 
 # "Busy, not down": the server let us in (so the credentials are good) but refused this session.
@@ -159,6 +163,7 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self.oauth_session: OAuth2Session | None = None  # set up for sign-in mailboxes
         self.backoff = Backoff(interval=interval.total_seconds())
         self.tracker = MessageTracker()
+        self.hints = ServerHints()  # what polls learned about the server's batching
         self.acknowledged = 0  # tracker mark of the last "Mark as read"; 0: nothing acknowledged
         self.last_poll: PollSnapshot | None = None
         self._ssl_context: ssl.SSLContext | None = None  # built off the event loop at setup
@@ -190,12 +195,14 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         if not stored:
             return
         try:
-            self.tracker = MessageTracker.from_json(stored["tracker"])
+            self.tracker = tracker_from_json(stored["tracker"])
+            self.hints = hints_from_json(stored["tracker"])
             self.acknowledged = int(stored.get("acknowledged", 0))
         except (KeyError, TypeError, ValueError) as err:
             # Starting afresh only costs a new baseline: the mail present now is not announced.
             LOGGER.warning("Ignoring unreadable saved state of %s: %s", self.name, err)
             self.tracker = MessageTracker()
+            self.hints = ServerHints()
             self.acknowledged = 0
         self._saved_state = stored
 
@@ -205,6 +212,7 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         snapshot = await poll_mailbox(
             self.mailbox,
             self.tracker,
+            hints=self.hints,
             name=self.config_entry.title,
             ssl_context=self._ssl_context,
         )
@@ -266,7 +274,11 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         )
 
     async def _async_save(self) -> None:
-        state = {"tracker": self.tracker.to_json(), "acknowledged": self.acknowledged}
+        # The server hints go inside the tracker's entry, where earlier versions kept them.
+        state = {
+            "tracker": tracker_to_json(self.tracker, self.hints),
+            "acknowledged": self.acknowledged,
+        }
         if state != self._saved_state:
             await self._store.async_save(state)
             self._saved_state = state

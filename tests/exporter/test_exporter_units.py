@@ -25,7 +25,7 @@ from pop3_exporter.state import SavedMailbox, load_state, save_state
 from pop3_exporter.status import render_status
 from pop3_exporter.web import build_app, parse_listen_address
 from pop3_exporter.webauth import PasswordVerifier, hash_password, is_supported_hash
-from pop3probe import Backoff, ErrorClass, MessageTracker, PollSnapshot
+from pop3probe import Backoff, ErrorClass, MessageTracker, PollSnapshot, tracker_to_json
 from tests.exporter.helpers import parse_metrics
 from tests.exporter.snapshots import NOW, TLS, failed, snapshot
 
@@ -172,7 +172,7 @@ def test_check_thresholds(snap: PollSnapshot, limits: Thresholds, expected: Stat
 
 def test_state_round_trips_and_leaves_no_temp_files(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    saved = {"work": SavedMailbox("u@h:995", MessageTracker().to_json(), 3, {"ok": 7})}
+    saved = {"work": SavedMailbox("u@h:995", tracker_to_json(MessageTracker()), 3, {"ok": 7})}
     save_state(path, saved)
     save_state(path, saved)
     assert load_state(path) == saved

@@ -6,17 +6,20 @@ the Home Assistant integration ships this folder inside itself.
 
 from .backoff import Backoff
 from .errors import ErrorClass, Pop3Error
+from .hints import ServerHints
 from .models import (
     PHASES,
     AuthMechanism,
     MailboxConfig,
     MessageInfo,
+    Phase,
     PollSnapshot,
     SecretSource,
     TlsInfo,
     TlsMode,
 )
 from .poll import poll_mailbox
+from .saved import hints_from_json, tracker_from_json, tracker_to_json
 from .session import Transcript
 from .tracker import MessageTracker
 
@@ -28,11 +31,16 @@ __all__ = [
     "MailboxConfig",
     "MessageInfo",
     "MessageTracker",
+    "Phase",
     "PollSnapshot",
     "Pop3Error",
     "SecretSource",
+    "ServerHints",
     "TlsInfo",
     "TlsMode",
     "Transcript",
+    "hints_from_json",
     "poll_mailbox",
+    "tracker_from_json",
+    "tracker_to_json",
 ]

@@ -118,7 +118,7 @@ async def poll_mailbox(
     """
     name = name or f"{config.username}@{config.host}"
     tracker = tracker if tracker is not None else MessageTracker()
-    hints = hints if hints is not None else tracker.hints
+    hints = hints if hints is not None else ServerHints()
     poll = _Poll(config, tracker, hints, transcript, ssl_context)
     clock, found = poll.clock, poll.found
     started_at = datetime.now(UTC)

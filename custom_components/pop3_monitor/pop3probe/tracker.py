@@ -20,15 +20,15 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .hints import ServerHints
-from .models import AuthMechanism, MessageInfo
+from .models import MessageInfo
 
-STATE_VERSION = 1
 MAX_REMEMBERED_REMOVED = 1000  # identities of removed mail kept, so a reappearance isn't new
 
 
 @dataclass(slots=True)
-class _Entry:
+class TrackedMessage:
+    """One position of the last LIST, as the tracker knows it."""
+
     size: int
     info: MessageInfo | None = None  # None: not identified yet
     pending: bool = False  # identify it, and report it new if its identity is unseen
@@ -40,10 +40,21 @@ class _Entry:
 class PollPlan:
     """What to fetch in this poll, made by `MessageTracker.plan` and consumed by `commit`."""
 
-    entries: tuple[_Entry, ...]
+    entries: tuple[TrackedMessage, ...]
     fetch: tuple[int, ...]  # message numbers to `TOP`, in the order they should be sent
     pending: tuple[int, ...]  # message numbers whose identity commit must resolve
     rearranged: bool  # messages may have left or moved: commit looks for what disappeared
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerState:
+    """Everything a tracker remembers between polls: what `saved` writes and reads back."""
+
+    sequence: int  # successful polls so far
+    baseline_time: float | None  # when the first poll ran (Unix time)
+    removed: tuple[str, ...]  # identities of removed mail, oldest first
+    unplaced: Mapping[str, int]  # identities not placed again since a renumbering: arrival
+    messages: tuple[TrackedMessage, ...]
 
 
 class MessageTracker:
@@ -54,7 +65,7 @@ class MessageTracker:
     """
 
     def __init__(self) -> None:
-        self._entries: list[_Entry] = []
+        self._entries: list[TrackedMessage] = []
         self._sizes: tuple[int, ...] = ()  # the entries' sizes, for a C-speed prefix compare
         self._unidentified = 0  # entries without info
         self._known: tuple[MessageInfo, ...] = ()  # cached for snapshots
@@ -65,9 +76,6 @@ class MessageTracker:
         self._unplaced: dict[str, int] = {}
         self._sequence = 0  # successful polls so far
         self._baseline_time: float | None = None  # when the first poll ran (Unix time)
-        # What polls learned about the server's batching; kept here so it is saved with the
-        # rest of what the front ends persist per mailbox.
-        self.hints = ServerHints()
 
     # what a poll needs
 
@@ -120,7 +128,7 @@ class MessageTracker:
         old = self._entries
         rearranged = False
         if not self.initialized:
-            entries = [_Entry(size) for size in sizes]
+            entries = [TrackedMessage(size) for size in sizes]
         elif self._anchored(sizes, verified):
             # Nothing before the last identified message moved. Entries are shared, not
             # copied: commit only touches pending ones, which are always fresh objects.
@@ -132,17 +140,19 @@ class MessageTracker:
                 entries = [
                     e
                     if e.size == size
-                    else _Entry(size, pending=True, maybe_baseline=maybe_baseline)
+                    else TrackedMessage(size, pending=True, maybe_baseline=maybe_baseline)
                     for e, size in zip(old, sizes, strict=False)
                 ]
             arrival = self._sequence + 1
-            entries += [_Entry(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
+            entries += [TrackedMessage(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
         else:
             # Mail was deleted or renumbered: every position is unknown until its headers say
             # what it is. Identities we knew stay "seen" meanwhile, so none is reported again.
             rearranged = True
             maybe_baseline = self._baseline_unknown()
-            entries = [_Entry(s, pending=True, maybe_baseline=maybe_baseline) for s in sizes]
+            entries = [
+                TrackedMessage(s, pending=True, maybe_baseline=maybe_baseline) for s in sizes
+            ]
         if verified is not None and verified.number <= len(entries):
             entry = entries[verified.number - 1]
             if entry.info is None and entry.size == verified.size:
@@ -173,7 +183,7 @@ class MessageTracker:
         return any(e.info is None and (not e.pending or e.maybe_baseline) for e in self._entries)
 
     def _choose(
-        self, entries: Sequence[_Entry], limit: int, carried: int, rearranged: bool
+        self, entries: Sequence[TrackedMessage], limit: int, carried: int, rearranged: bool
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Which to `TOP`: pending messages newest first, then message 1 (the oldest date),
         then the rest. Also returns every pending message number."""
@@ -234,7 +244,7 @@ class MessageTracker:
             self._baseline_time = time.time()
         return new
 
-    def _settle_missing(self, entries: Sequence[_Entry], known: Mapping[str, int]) -> None:
+    def _settle_missing(self, entries: Sequence[TrackedMessage], known: Mapping[str, int]) -> None:
         present = {e.info.identity for e in entries if e.info}
         missing = {i: a for i, a in known.items() if i not in present}
         if any(e.info is None for e in entries):
@@ -248,7 +258,7 @@ class MessageTracker:
             self._removed = deque(maxlen=MAX_REMEMBERED_REMOVED)
         self._removed.extend(identities)
 
-    def _install(self, entries: list[_Entry]) -> None:
+    def _install(self, entries: list[TrackedMessage]) -> None:
         if entries == self._entries:  # the same objects: compared at C speed
             return
         self._entries = entries
@@ -274,71 +284,25 @@ class MessageTracker:
         """How many messages still on the server arrived after `mark`."""
         return sum(1 for e in self._entries if e.arrived > mark)
 
-    # persistence
+    # saving and restoring (the JSON form is in `saved`)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "version": STATE_VERSION,
-            "sequence": self._sequence,
-            "baseline_time": self._baseline_time,
-            "removed": list(self._removed or ()),
-            "unplaced": self._unplaced,
-            "server": self.hints.to_json(),
-            "entries": [
-                {
-                    "size": e.size,
-                    "pending": e.pending,
-                    "maybe_baseline": e.maybe_baseline,
-                    "arrived": e.arrived,
-                    "info": e.info.to_json() if e.info else None,
-                }
-                for e in self._entries
-            ],
-        }
+    def state(self) -> TrackerState:
+        """What to save. Its messages are the tracker's own: encode them before the next poll."""
+        return TrackerState(
+            sequence=self._sequence,
+            baseline_time=self._baseline_time,
+            removed=tuple(self._removed or ()),
+            unplaced=dict(self._unplaced),
+            messages=tuple(self._entries),
+        )
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> MessageTracker:
-        """Restore a tracker; raises ValueError on a state it cannot read."""
-        try:
-            if data.get("version") != STATE_VERSION:
-                raise ValueError(f"unknown tracker state version {data.get('version')!r}")
-            tracker = cls()
-            tracker._sequence = int(str(data["sequence"]))
-            baseline = data.get("baseline_time")
-            tracker._baseline_time = float(str(baseline)) if baseline is not None else None
-            tracker._remember_removed(str(i) for i in _as_list(data.get("removed", [])))
-            unplaced = data.get("unplaced", {})
-            if not isinstance(unplaced, Mapping):
-                raise ValueError("malformed tracker state: unplaced")
-            tracker._unplaced = {str(k): int(str(v)) for k, v in unplaced.items()}
-            server = data.get("server")
-            if isinstance(server, Mapping):
-                tracker.hints = ServerHints.from_json(server)
-            elif login := data.get("pipelined_login"):
-                # Saved before batches ended at the login: the login is still worth batching
-                # with CAPA; the transaction state's batching is learned afresh.
-                tracker.hints = ServerHints(login=AuthMechanism(str(login)))
-            entries: list[_Entry] = []
-            for raw in _as_list(data["entries"]):
-                if not isinstance(raw, Mapping):
-                    raise ValueError("tracker entry is not an object")
-                info = raw.get("info")
-                entries.append(
-                    _Entry(
-                        size=int(str(raw["size"])),
-                        info=MessageInfo.from_json(info) if isinstance(info, Mapping) else None,
-                        pending=bool(raw.get("pending")),
-                        maybe_baseline=bool(raw.get("maybe_baseline")),
-                        arrived=int(str(raw.get("arrived", 0))),
-                    )
-                )
-            tracker._install(entries)
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"malformed tracker state: {err!r}") from None
+    def from_state(cls, state: TrackerState) -> MessageTracker:
+        tracker = cls()
+        tracker._sequence = state.sequence
+        tracker._baseline_time = state.baseline_time
+        if state.removed:
+            tracker._remember_removed(state.removed)
+        tracker._unplaced = dict(state.unplaced)
+        tracker._install(list(state.messages))
         return tracker
-
-
-def _as_list(value: object) -> Iterable[object]:
-    if not isinstance(value, list):
-        raise ValueError("expected a list in tracker state")
-    return value
