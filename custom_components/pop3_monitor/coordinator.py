@@ -53,6 +53,8 @@ from .const import (
     UnreadMode,
 )
 from .pop3probe import (
+    BUSY_ERRORS,
+    DEFAULT_TIMEOUT,
     AuthMechanism,
     Backoff,
     ErrorClass,
@@ -63,15 +65,12 @@ from .pop3probe import (
     SecretSource,
     ServerHints,
     TlsMode,
+    build_client_context,
     hints_from_json,
     poll_mailbox,
     tracker_from_json,
     tracker_to_json,
 )
-
-# "Busy, not down": the server let us in (so the credentials are good) but refused this session.
-# The last good data stays valid and the next poll comes sooner (the core's Backoff decides).
-BUSY_ERRORS = frozenset({ErrorClass.IN_USE, ErrorClass.LOGIN_DELAY})
 
 Pop3ConfigEntry: TypeAlias = ConfigEntry["Pop3Coordinator"]
 NewMessageListener = Callable[[MessageInfo], None]
@@ -99,7 +98,7 @@ def mailbox_config(
         verify_tls=verify_tls,
         # Choosing "no encryption" in the form is the explicit consent the core asks for.
         allow_insecure_auth=tls_mode is TlsMode.PLAIN,
-        timeout=timeout if timeout is not None else float(DEFAULT_TIMEOUT_SECONDS),
+        timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
     )
 
 
@@ -107,14 +106,9 @@ def build_ssl_context(verify_tls: bool, ca_pem: str | None = None) -> ssl.SSLCon
     """The TLS context for polls. Loading the trust store is file I/O: run this in an executor.
 
     Verification uses the system's trust store (plus SSL_CERT_FILE/SSL_CERT_DIR, if set), or,
-    when the entry has a CA certificate, that CA alone.
+    when the entry has a CA certificate, that CA alone (the core's one recipe).
     """
-    context = ssl.create_default_context(cadata=ca_pem or None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if not verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    return build_client_context(verify=verify_tls, ca_data=ca_pem)
 
 
 def new_message_event_data(entry: ConfigEntry, message: MessageInfo) -> dict[str, Any]:

@@ -5,6 +5,12 @@ the Home Assistant integration ships this folder inside itself.
 """
 
 from .backoff import Backoff
+from .defaults import (
+    BUSY_ERRORS,
+    DEFAULT_INTERVAL,
+    DEFAULT_MAX_HEADERS_PER_POLL,
+    DEFAULT_TIMEOUT,
+)
 from .errors import ErrorClass, Pop3Error
 from .hints import ServerHints
 from .models import (
@@ -17,13 +23,19 @@ from .models import (
     SecretSource,
     TlsInfo,
     TlsMode,
+    lacks_plain_text_consent,
 )
 from .poll import poll_mailbox
 from .saved import hints_from_json, tracker_from_json, tracker_to_json
 from .session import Transcript
+from .tls import build_client_context
 from .tracker import MessageTracker
 
 __all__ = [
+    "BUSY_ERRORS",
+    "DEFAULT_INTERVAL",
+    "DEFAULT_MAX_HEADERS_PER_POLL",
+    "DEFAULT_TIMEOUT",
     "PHASES",
     "AuthMechanism",
     "Backoff",
@@ -39,7 +51,9 @@ __all__ = [
     "TlsInfo",
     "TlsMode",
     "Transcript",
+    "build_client_context",
     "hints_from_json",
+    "lacks_plain_text_consent",
     "poll_mailbox",
     "tracker_from_json",
     "tracker_to_json",
