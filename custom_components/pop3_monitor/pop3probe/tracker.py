@@ -69,11 +69,7 @@ class MessageTracker:
         self._sizes: tuple[int, ...] = ()  # the entries' sizes, for a C-speed prefix compare
         self._unidentified = 0  # entries without info
         self._known: tuple[MessageInfo, ...] = ()  # cached for snapshots
-        # Identities of removed mail, so a reappearance isn't new; made on the first removal
-        # (an empty bounded deque costs most of a kilobyte, in every tracker).
-        self._removed: deque[str] | None = None
-        # Identities known before a renumbering and not placed again yet, with their arrival.
-        self._unplaced: dict[str, int] = {}
+        self._departed = _Departed()
         self._sequence = 0  # successful polls so far
         self._baseline_time: float | None = None  # when the first poll ran (Unix time)
 
@@ -126,77 +122,23 @@ class MessageTracker:
         leaves it as it was.
         """
         old = self._entries
-        rearranged = False
         if not self.initialized:
-            entries = [TrackedMessage(size) for size in sizes]
-        elif self._anchored(sizes, verified):
-            # Nothing before the last identified message moved. Entries are shared, not
-            # copied: commit only touches pending ones, which are always fresh objects.
-            if tuple(sizes[: len(old)]) == self._sizes:
-                entries = list(old)
-            else:  # a server added status headers to some: re-identify those
-                rearranged = True
-                maybe_baseline = self._baseline_unknown()
-                entries = [
-                    e
-                    if e.size == size
-                    else TrackedMessage(size, pending=True, maybe_baseline=maybe_baseline)
-                    for e, size in zip(old, sizes, strict=False)
-                ]
-            arrival = self._sequence + 1
-            entries += [TrackedMessage(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
+            entries, rearranged = [TrackedMessage(size) for size in sizes], False
         else:
-            # Mail was deleted or renumbered: every position is unknown until its headers say
-            # what it is. Identities we knew stay "seen" meanwhile, so none is reported again.
-            rearranged = True
-            maybe_baseline = self._baseline_unknown()
-            entries = [
-                TrackedMessage(s, pending=True, maybe_baseline=maybe_baseline) for s in sizes
-            ]
+            anchor = self.verification_number()
+            arrival = self._sequence + 1
+            entries, rearranged = _align(
+                old, self._sizes, self._unidentified, anchor, arrival, sizes, verified
+            )
         if verified is not None and verified.number <= len(entries):
             entry = entries[verified.number - 1]
             if entry.info is None and entry.size == verified.size:
                 # Identified for free; commit decides if it is new. Copied: it may be shared.
                 entries[verified.number - 1] = dataclasses.replace(entry, info=verified)
-        fetch, pending = self._choose(entries, limit, len(old), rearranged)
-        return PollPlan(tuple(entries), fetch, pending, rearranged)
-
-    def _anchored(self, sizes: Sequence[int], verified: MessageInfo | None) -> bool:
-        """True when the old messages still hold their numbers (the common case: mail only
-        arrived, at the end). Proven by re-reading the last identified message's headers where
-        it stood; with none identified yet, by an unchanged size sequence."""
-        old = self._entries
-        if len(old) > len(sizes):
-            return False
-        anchor = self.verification_number()
-        if anchor is None:
-            return tuple(sizes[: len(old)]) == self._sizes
-        expected = old[anchor - 1].info
-        assert expected is not None
-        return verified is not None and verified.identity == expected.identity
-
-    def _baseline_unknown(self) -> bool:
-        """While some old mail is unidentified, any position that turns unknown may hold it:
-        such positions are judged by date (see commit) instead of being reported new outright."""
-        if not self._unidentified:
-            return False
-        return any(e.info is None and (not e.pending or e.maybe_baseline) for e in self._entries)
-
-    def _choose(
-        self, entries: Sequence[TrackedMessage], limit: int, carried: int, rearranged: bool
-    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Which to `TOP`: pending messages newest first, then message 1 (the oldest date),
-        then the rest. Also returns every pending message number."""
         # With every carried message known, only the tail can be unknown: don't scan the rest.
-        first = carried + 1 if not self._unidentified and not rearranged else 1
-        unknown = [n for n in range(len(entries), first - 1, -1) if entries[n - 1].info is None]
-        pending = [n for n in unknown if entries[n - 1].pending]
-        baseline = [n for n in unknown if not entries[n - 1].pending]
-        if 1 in baseline:
-            baseline.remove(1)
-            baseline.insert(0, 1)
-        all_pending = tuple(n for n in range(first, len(entries) + 1) if entries[n - 1].pending)
-        return tuple((pending + baseline)[: max(limit, 0)]), all_pending
+        first = len(old) + 1 if not self._unidentified and not rearranged else 1
+        fetch, pending = _choose(entries, limit, first)
+        return PollPlan(tuple(entries), fetch, pending, rearranged)
 
     def commit(self, plan: PollPlan, fetched: Mapping[int, MessageInfo]) -> list[MessageInfo]:
         """Apply a poll's results; returns the messages new in this poll, oldest first."""
@@ -205,58 +147,29 @@ class MessageTracker:
         new: list[MessageInfo] = []
         touched = sorted(set(plan.pending) | set(fetched))
         if touched or plan.rearranged:
-            known = dict(self._unplaced)
+            departed = self._departed
+            known = dict(departed.unplaced)
             known.update((e.info.identity, e.arrived) for e in self._entries if e.info)
-            seen = known.keys() | set(self._removed or ())
-            for number in touched:
-                entry = entries[number - 1]
-                info = fetched.get(number) or entry.info
-                if info is None:
-                    continue
-                if info.number != number or info.size != entry.size:
-                    info = dataclasses.replace(info, number=number, size=entry.size)
-                entry = entries[number - 1] = dataclasses.replace(entry, info=info)
-                if not entry.pending:
-                    continue
-                entry.pending = False
-                if info.identity in seen:
-                    entry.arrived = known.get(info.identity, entry.arrived)
-                elif entry.maybe_baseline and self._predates_baseline(info):
-                    entry.arrived = 0
-                elif self.initialized:
-                    entry.arrived = entry.arrived or sequence
-                    new.append(info)
-                    seen.add(info.identity)
-                entry.maybe_baseline = False
+            new = _identify(
+                entries,
+                touched,
+                fetched,
+                known,
+                arrival=sequence if self.initialized else None,
+                baseline_time=self._baseline_time,
+                seen=known.keys() | set(departed.removed or ()),
+            )
             if plan.rearranged:
-                self._settle_missing(entries, known)
-            elif self._unplaced and not any(e.info is None for e in entries):
-                self._settle_missing(entries, self._unplaced)
+                departed.settle(entries, known)
+            elif departed.unplaced and not any(e.info is None for e in entries):
+                departed.settle(entries, departed.unplaced)
         if plan.rearranged:
-            # Numbers may have shifted: every kept message must carry its current number.
-            for number, entry in enumerate(entries, start=1):
-                if entry.info is not None and entry.info.number != number:
-                    info = dataclasses.replace(entry.info, number=number)
-                    entries[number - 1] = dataclasses.replace(entry, info=info)
+            _renumber(entries)
         self._install(entries)
         self._sequence = sequence
         if self._baseline_time is None:
             self._baseline_time = time.time()
         return new
-
-    def _settle_missing(self, entries: Sequence[TrackedMessage], known: Mapping[str, int]) -> None:
-        present = {e.info.identity for e in entries if e.info}
-        missing = {i: a for i, a in known.items() if i not in present}
-        if any(e.info is None for e in entries):
-            self._unplaced = missing  # may still be among the unidentified positions
-        else:
-            self._remember_removed(missing)
-            self._unplaced = {}
-
-    def _remember_removed(self, identities: Iterable[str]) -> None:
-        if self._removed is None:
-            self._removed = deque(maxlen=MAX_REMEMBERED_REMOVED)
-        self._removed.extend(identities)
 
     def _install(self, entries: list[TrackedMessage]) -> None:
         if entries == self._entries:  # the same objects: compared at C speed
@@ -265,10 +178,6 @@ class MessageTracker:
         self._sizes = tuple(e.size for e in entries)
         self._unidentified = sum(1 for e in entries if e.info is None)
         self._known = tuple(e.info for e in entries if e.info is not None)
-
-    def _predates_baseline(self, info: MessageInfo) -> bool:
-        assert self._baseline_time is not None
-        return info.date is not None and info.date.timestamp() <= self._baseline_time
 
     # what front ends read
 
@@ -291,8 +200,8 @@ class MessageTracker:
         return TrackerState(
             sequence=self._sequence,
             baseline_time=self._baseline_time,
-            removed=tuple(self._removed or ()),
-            unplaced=dict(self._unplaced),
+            removed=tuple(self._departed.removed or ()),
+            unplaced=dict(self._departed.unplaced),
             messages=tuple(self._entries),
         )
 
@@ -302,7 +211,161 @@ class MessageTracker:
         tracker._sequence = state.sequence
         tracker._baseline_time = state.baseline_time
         if state.removed:
-            tracker._remember_removed(state.removed)
-        tracker._unplaced = dict(state.unplaced)
+            tracker._departed.remember_removed(state.removed)
+        tracker._departed.unplaced = dict(state.unplaced)
         tracker._install(list(state.messages))
         return tracker
+
+
+class _Departed:
+    """Identities no longer at a known position: removed mail, so a reappearance isn't new,
+    and, after a renumbering, mail not placed again yet, with when it arrived."""
+
+    __slots__ = ("removed", "unplaced")
+
+    def __init__(self) -> None:
+        # Made on the first removal: an empty bounded deque costs most of a kilobyte, in every
+        # tracker.
+        self.removed: deque[str] | None = None
+        self.unplaced: dict[str, int] = {}
+
+    def remember_removed(self, identities: Iterable[str]) -> None:
+        if self.removed is None:
+            self.removed = deque(maxlen=MAX_REMEMBERED_REMOVED)
+        self.removed.extend(identities)
+
+    def settle(self, entries: Sequence[TrackedMessage], known: Mapping[str, int]) -> None:
+        """Known identities missing from `entries`: removed once every position is identified,
+        else unplaced (they may still be among the unidentified positions)."""
+        present = {e.info.identity for e in entries if e.info}
+        missing = {i: a for i, a in known.items() if i not in present}
+        if any(e.info is None for e in entries):
+            self.unplaced = missing
+        else:
+            self.remember_removed(missing)
+            self.unplaced = {}
+
+
+def _align(
+    old: list[TrackedMessage],
+    old_sizes: tuple[int, ...],
+    unidentified: int,
+    anchor: int | None,
+    arrival: int,
+    sizes: Sequence[int],
+    verified: MessageInfo | None,
+) -> tuple[list[TrackedMessage], bool]:
+    """The new LIST's positions, each with what we knew of it, and whether messages may have
+    left or moved (then `commit` looks for what disappeared)."""
+    if _anchored(old, old_sizes, anchor, sizes, verified):
+        # Nothing before the last identified message moved. Entries are shared, not
+        # copied: commit only touches pending ones, which are always fresh objects.
+        if tuple(sizes[: len(old)]) == old_sizes:
+            entries, rearranged = list(old), False
+        else:  # a server added status headers to some: re-identify those
+            maybe_baseline = _baseline_unknown(old, unidentified)
+            entries = [
+                e
+                if e.size == size
+                else TrackedMessage(size, pending=True, maybe_baseline=maybe_baseline)
+                for e, size in zip(old, sizes, strict=False)
+            ]
+            rearranged = True
+        entries += [TrackedMessage(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
+        return entries, rearranged
+    # Mail was deleted or renumbered: every position is unknown until its headers say what it
+    # is. Identities we knew stay "seen" meanwhile, so none is reported again.
+    maybe_baseline = _baseline_unknown(old, unidentified)
+    return [TrackedMessage(s, pending=True, maybe_baseline=maybe_baseline) for s in sizes], True
+
+
+def _anchored(
+    old: Sequence[TrackedMessage],
+    old_sizes: tuple[int, ...],
+    anchor: int | None,
+    sizes: Sequence[int],
+    verified: MessageInfo | None,
+) -> bool:
+    """True when the old messages still hold their numbers (the common case: mail only
+    arrived, at the end). Proven by re-reading the last identified message's headers where
+    it stood (`anchor`); with none identified yet, by an unchanged size sequence."""
+    if len(old) > len(sizes):
+        return False
+    if anchor is None:
+        return tuple(sizes[: len(old)]) == old_sizes
+    expected = old[anchor - 1].info
+    assert expected is not None
+    return verified is not None and verified.identity == expected.identity
+
+
+def _baseline_unknown(old: Sequence[TrackedMessage], unidentified: int) -> bool:
+    """While some old mail is unidentified, any position that turns unknown may hold it:
+    such positions are judged by date (see `_identify`) instead of being reported new outright."""
+    if not unidentified:
+        return False
+    return any(e.info is None and (not e.pending or e.maybe_baseline) for e in old)
+
+
+def _choose(
+    entries: Sequence[TrackedMessage], limit: int, first: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Which to `TOP`, from message `first` on: pending messages newest first, then message 1
+    (the oldest date), then the rest. Also returns every pending message number."""
+    unknown = [n for n in range(len(entries), first - 1, -1) if entries[n - 1].info is None]
+    pending = [n for n in unknown if entries[n - 1].pending]
+    baseline = [n for n in unknown if not entries[n - 1].pending]
+    if 1 in baseline:
+        baseline.remove(1)
+        baseline.insert(0, 1)
+    all_pending = tuple(n for n in range(first, len(entries) + 1) if entries[n - 1].pending)
+    return tuple((pending + baseline)[: max(limit, 0)]), all_pending
+
+
+def _identify(
+    entries: list[TrackedMessage],
+    touched: Sequence[int],
+    fetched: Mapping[int, MessageInfo],
+    known: Mapping[str, int],
+    *,
+    arrival: int | None,
+    baseline_time: float | None,
+    seen: set[str],
+) -> list[MessageInfo]:
+    """Give each touched position its headers, and judge each pending one: seen before (it
+    keeps its arrival), older than the baseline, or new. `arrival` is None at the first poll,
+    which sets the baseline: nothing is new then. Returns the new ones, oldest first."""
+    new: list[MessageInfo] = []
+    for number in touched:
+        entry = entries[number - 1]
+        info = fetched.get(number) or entry.info
+        if info is None:
+            continue
+        if info.number != number or info.size != entry.size:
+            info = dataclasses.replace(info, number=number, size=entry.size)
+        entry = entries[number - 1] = dataclasses.replace(entry, info=info)
+        if not entry.pending:
+            continue
+        entry.pending = False
+        if info.identity in seen:
+            entry.arrived = known.get(info.identity, entry.arrived)
+        elif entry.maybe_baseline and _predates(info, baseline_time):
+            entry.arrived = 0
+        elif arrival is not None:
+            entry.arrived = entry.arrived or arrival
+            new.append(info)
+            seen.add(info.identity)
+        entry.maybe_baseline = False
+    return new
+
+
+def _predates(info: MessageInfo, baseline_time: float | None) -> bool:
+    date = info.date
+    return baseline_time is not None and date is not None and date.timestamp() <= baseline_time
+
+
+def _renumber(entries: list[TrackedMessage]) -> None:
+    """Numbers may have shifted: every kept message must carry its current number."""
+    for number, entry in enumerate(entries, start=1):
+        if entry.info is not None and entry.info.number != number:
+            info = dataclasses.replace(entry.info, number=number)
+            entries[number - 1] = dataclasses.replace(entry, info=info)
