@@ -9,12 +9,12 @@ whether commands are batched is decided in `batching`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import ssl
 import time
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import Any
 
 from . import steps
 from .batching import Batching
@@ -174,26 +174,28 @@ def _snapshot(
     capabilities = set(found.caps.tags)
     if not found.top_supported:
         capabilities.discard("TOP")
-    facts = PollSnapshot(
-        mailbox=name,
-        started_at=started_at,
-        duration=duration,
-        phase_durations=MappingProxyType(dict(poll.clock.durations)),
-        tls=tls,
-        capabilities=shared_tags(capabilities),
-        login_delay=found.login_delay,
-        commands_sent=session.commands_sent if session else 0,
-        round_trips=session.round_trips if session else 0,
-    )
+    facts: dict[str, Any] = {
+        "mailbox": name,
+        "started_at": started_at,
+        "duration": duration,
+        "phase_durations": MappingProxyType(dict(poll.clock.durations)),
+        "tls": tls,
+        "capabilities": shared_tags(capabilities),
+        "login_delay": found.login_delay,
+        "commands_sent": session.commands_sent if session else 0,
+        "round_trips": session.round_trips if session else 0,
+    }
+    # One constructor call per poll: dataclasses.replace would build a second frozen
+    # snapshot field by field, a cost every poll paid for nothing.
     if error is not None:
-        return dataclasses.replace(
-            facts,
+        return PollSnapshot(
+            **facts,
             error=error.error_class,
             error_text=error.message,
             server_text=error.server_text or "",
         )
-    return dataclasses.replace(
-        facts,
+    return PollSnapshot(
+        **facts,
         messages=found.messages,
         size_bytes=found.size_bytes,
         message_sizes=found.sizes,
