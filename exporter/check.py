@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from pop3probe import (
-    ErrorClass,
+    BUSY_ERRORS,
+    DEFAULT_TIMEOUT,
     MailboxConfig,
     MessageTracker,
     PollSnapshot,
@@ -28,7 +29,6 @@ from pop3probe import (
 from .config import ConfigError, MailboxSettings, load_config
 
 DEFAULT_PASSWORD_ENV = "POP3_PASSWORD"  # noqa: S105 (a variable name)
-_BUSY = {ErrorClass.IN_USE, ErrorClass.LOGIN_DELAY}
 
 
 class Status(enum.IntEnum):
@@ -68,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--insecure", action="store_true", help="do not verify the certificate (URL target)"
     )
     parser.add_argument(
-        "--timeout", type=float, help="seconds for the whole poll (default: config's, or 30)"
+        "--timeout",
+        type=float,
+        help=f"seconds for the whole poll (default: config's, or {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument("--cert-days-warning", type=float, default=21)
     parser.add_argument("--cert-days-critical", type=float, default=7)
@@ -122,7 +124,7 @@ def _from_url(url: str, args: argparse.Namespace) -> MailboxSettings:
         tls_mode=modes[parts.scheme],
         verify_tls=not args.insecure,
         ca_file=args.ca_file,
-        timeout=args.timeout if args.timeout is not None else 30.0,
+        timeout=args.timeout if args.timeout is not None else DEFAULT_TIMEOUT,
     )
     return MailboxSettings(name=parts.hostname, config=config)
 
@@ -148,7 +150,7 @@ def evaluate(
     """The plugin output (first line, perfdata, long text) and its status."""
     now = time.time() if now is None else now
     if not snapshot.ok:
-        status = Status.WARNING if snapshot.error in _BUSY else Status.CRITICAL
+        status = Status.WARNING if snapshot.error in BUSY_ERRORS else Status.CRITICAL
         reason = snapshot.error_text or snapshot.error.value
         server = f" (server said: {snapshot.server_text})" if snapshot.server_text else ""
         perf = f"time={snapshot.duration:.3f}s;;;0"

@@ -18,13 +18,19 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
-from pop3probe import AuthMechanism, MailboxConfig, SecretSource, TlsMode
+from pop3probe import (
+    DEFAULT_INTERVAL,
+    DEFAULT_MAX_HEADERS_PER_POLL,
+    DEFAULT_TIMEOUT,
+    AuthMechanism,
+    MailboxConfig,
+    SecretSource,
+    TlsMode,
+    lacks_plain_text_consent,
+)
 
 from .webauth import bcrypt_cost, is_supported_hash
 
-DEFAULT_INTERVAL = 300.0
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_HEADERS_PER_POLL = 50
 DEFAULT_MAX_CONCURRENT_POLLS = 10
 # Dovecot refuses the 11th session per user and address; a few per server leaves room for the
 # mailbox owner's own client.
@@ -691,7 +697,7 @@ def _build_mailbox(where: str, merged: Mapping[str, Any]) -> MailboxSettings:
     if not verify and "ca_file" in merged:
         raise ConfigError(f"{where}.ca_file", "conflicts with verify_tls: false")
     allow_insecure = merged.get("allow_insecure_auth", False)
-    if tls_mode is TlsMode.PLAIN and not allow_insecure:
+    if lacks_plain_text_consent(tls_mode, allow_insecure):
         raise ConfigError(
             f"{where}.tls_mode",
             "plain sends the password unencrypted; set allow_insecure_auth: true to allow it",

@@ -10,7 +10,16 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from pop3probe import Backoff, ErrorClass, MessageTracker, PollSnapshot
+from pop3probe import (
+    Backoff,
+    ErrorClass,
+    MessageTracker,
+    PollSnapshot,
+    ServerHints,
+    hints_from_json,
+    tracker_from_json,
+    tracker_to_json,
+)
 
 from .config import MailboxSettings
 from .state import SavedMailbox
@@ -25,6 +34,7 @@ class MailboxState:
     settings: MailboxSettings
     tracker: MessageTracker
     backoff: Backoff
+    hints: ServerHints = field(default_factory=ServerHints)  # the server's batching, learned
     last: PollSnapshot | None = None
     last_success: PollSnapshot | None = None
     polls_total: Counter[str] = field(default_factory=Counter)
@@ -44,7 +54,8 @@ class MailboxState:
         if saved is None or saved.identity != settings.identity:
             return state
         try:
-            state.tracker = MessageTracker.from_json(dict(saved.tracker))
+            state.tracker = tracker_from_json(saved.tracker)
+            state.hints = hints_from_json(saved.tracker)
         except (ValueError, TypeError, KeyError) as err:
             _LOGGER.warning("saved state of %s is unusable (%s): starting fresh", state.name, err)
             return state
@@ -73,7 +84,7 @@ class MailboxState:
         """What the state file keeps of this mailbox."""
         return SavedMailbox(
             identity=self.settings.identity,
-            tracker=self.tracker.to_json(),
+            tracker=tracker_to_json(self.tracker, self.hints),
             new_messages_total=self.new_messages_total,
             polls_total=dict(self.polls_total),
         )

@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
-from pop3probe import MailboxConfig, MessageTracker, PollSnapshot, Transcript
+from pop3probe import (
+    MailboxConfig,
+    MessageTracker,
+    PollSnapshot,
+    ServerHints,
+    Transcript,
+    tracker_from_json,
+    tracker_to_json,
+)
 
 from .config import ExporterConfig, MailboxSettings
 from .mailbox import MailboxState
@@ -29,6 +37,7 @@ class PollFunction(Protocol):
         config: MailboxConfig,
         tracker: MessageTracker,
         *,
+        hints: ServerHints,
         name: str,
         transcript: Transcript | None,
     ) -> Awaitable[PollSnapshot]: ...
@@ -83,7 +92,11 @@ class Poller:
             state.polling = True
             try:
                 snapshot = await self._poll(
-                    settings.config, state.tracker, name=settings.name, transcript=None
+                    settings.config,
+                    state.tracker,
+                    hints=state.hints,
+                    name=settings.name,
+                    transcript=None,
                 )
             finally:
                 state.polling = False
@@ -102,15 +115,18 @@ class Poller:
         time_limit: float | None,
         transcript: Transcript | None,
     ) -> PollSnapshot:
-        """A poll for /probe: a throwaway copy of the tracker of `state` when it is the same
-        mailbox with the same settings, so the probe knows which headers it needn't fetch but
-        never consumes the "new message" reports of the scheduled polls."""
+        """A poll for /probe: throwaway copies of the tracker and hints of `state` when it is the
+        same mailbox with the same settings, so the probe knows which headers it needn't fetch
+        but never consumes the "new message" reports of the scheduled polls."""
         config = settings.config
         if time_limit is not None and time_limit < config.timeout:
             config = replace(config, timeout=time_limit)
         if state is not None and state.settings == settings:
-            tracker = MessageTracker.from_json(state.tracker.to_json())
+            tracker = tracker_from_json(tracker_to_json(state.tracker))
+            hints = replace(state.hints)
         else:
-            tracker = MessageTracker()
+            tracker, hints = MessageTracker(), ServerHints()
         async with self._limiter.slot(config):
-            return await self._poll(config, tracker, name=settings.name, transcript=transcript)
+            return await self._poll(
+                config, tracker, hints=hints, name=settings.name, transcript=transcript
+            )

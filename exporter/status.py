@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from html import escape
 
+from pop3probe import BUSY_ERRORS
+
 from .mailbox import MailboxState
 
 REFRESH_SECONDS = 10
@@ -59,7 +61,7 @@ def mailbox_state(state: MailboxState) -> str:
         return "pending"
     if state.last.ok:
         return "up"
-    if state.last.error.value in {"in_use", "login_delay"}:
+    if state.last.error in BUSY_ERRORS:
         return "busy"
     return "down"
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
+from .pop3probe import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
+
 DOMAIN: Final = "pop3_monitor"
 LOGGER = logging.getLogger(__package__)
 
@@ -18,10 +20,10 @@ CONF_CA_CERT: Final = "ca_cert"  # PEM of the CA that signed the server's certif
 CONF_PROVIDER: Final = "provider"  # set for sign-in (OAuth2) mailboxes: microsoft or google
 CONF_AUTH_IMPLEMENTATION: Final = "auth_implementation"  # HA's key for the OAuth2 credential
 
-DEFAULT_INTERVAL_MINUTES: Final = 5
+DEFAULT_INTERVAL_MINUTES: Final = int(DEFAULT_INTERVAL // 60)  # the form asks for minutes
 MIN_INTERVAL_MINUTES: Final = 1
 MAX_INTERVAL_MINUTES: Final = 24 * 60
-DEFAULT_TIMEOUT_SECONDS: Final = 30
+DEFAULT_TIMEOUT_SECONDS: Final = int(DEFAULT_TIMEOUT)  # the form takes whole seconds
 MAX_TIMEOUT_SECONDS: Final = 120
 # The config flow's test poll: a user waits on it, so it gives up sooner than a background poll.
 VALIDATION_TIMEOUT_SECONDS: Final = 20.0

@@ -53,6 +53,8 @@ from .const import (
     UnreadMode,
 )
 from .pop3probe import (
+    BUSY_ERRORS,
+    DEFAULT_TIMEOUT,
     AuthMechanism,
     Backoff,
     ErrorClass,
@@ -61,13 +63,14 @@ from .pop3probe import (
     MessageTracker,
     PollSnapshot,
     SecretSource,
+    ServerHints,
     TlsMode,
+    build_client_context,
+    hints_from_json,
     poll_mailbox,
+    tracker_from_json,
+    tracker_to_json,
 )
-
-# "Busy, not down": the server let us in (so the credentials are good) but refused this session.
-# The last good data stays valid and the next poll comes sooner (the core's Backoff decides).
-BUSY_ERRORS = frozenset({ErrorClass.IN_USE, ErrorClass.LOGIN_DELAY})
 
 Pop3ConfigEntry: TypeAlias = ConfigEntry["Pop3Coordinator"]
 NewMessageListener = Callable[[MessageInfo], None]
@@ -95,7 +98,7 @@ def mailbox_config(
         verify_tls=verify_tls,
         # Choosing "no encryption" in the form is the explicit consent the core asks for.
         allow_insecure_auth=tls_mode is TlsMode.PLAIN,
-        timeout=timeout if timeout is not None else float(DEFAULT_TIMEOUT_SECONDS),
+        timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
     )
 
 
@@ -103,14 +106,9 @@ def build_ssl_context(verify_tls: bool, ca_pem: str | None = None) -> ssl.SSLCon
     """The TLS context for polls. Loading the trust store is file I/O: run this in an executor.
 
     Verification uses the system's trust store (plus SSL_CERT_FILE/SSL_CERT_DIR, if set), or,
-    when the entry has a CA certificate, that CA alone.
+    when the entry has a CA certificate, that CA alone (the core's one recipe).
     """
-    context = ssl.create_default_context(cadata=ca_pem or None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if not verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    return build_client_context(verify=verify_tls, ca_data=ca_pem)
 
 
 def new_message_event_data(entry: ConfigEntry, message: MessageInfo) -> dict[str, Any]:
@@ -159,6 +157,7 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self.oauth_session: OAuth2Session | None = None  # set up for sign-in mailboxes
         self.backoff = Backoff(interval=interval.total_seconds())
         self.tracker = MessageTracker()
+        self.hints = ServerHints()  # what polls learned about the server's batching
         self.acknowledged = 0  # tracker mark of the last "Mark as read"; 0: nothing acknowledged
         self.last_poll: PollSnapshot | None = None
         self._ssl_context: ssl.SSLContext | None = None  # built off the event loop at setup
@@ -190,12 +189,14 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         if not stored:
             return
         try:
-            self.tracker = MessageTracker.from_json(stored["tracker"])
+            self.tracker = tracker_from_json(stored["tracker"])
+            self.hints = hints_from_json(stored["tracker"])
             self.acknowledged = int(stored.get("acknowledged", 0))
         except (KeyError, TypeError, ValueError) as err:
             # Starting afresh only costs a new baseline: the mail present now is not announced.
             LOGGER.warning("Ignoring unreadable saved state of %s: %s", self.name, err)
             self.tracker = MessageTracker()
+            self.hints = ServerHints()
             self.acknowledged = 0
         self._saved_state = stored
 
@@ -205,6 +206,7 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         snapshot = await poll_mailbox(
             self.mailbox,
             self.tracker,
+            hints=self.hints,
             name=self.config_entry.title,
             ssl_context=self._ssl_context,
         )
@@ -266,7 +268,11 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         )
 
     async def _async_save(self) -> None:
-        state = {"tracker": self.tracker.to_json(), "acknowledged": self.acknowledged}
+        # The server hints go inside the tracker's entry, where earlier versions kept them.
+        state = {
+            "tracker": tracker_to_json(self.tracker, self.hints),
+            "acknowledged": self.acknowledged,
+        }
         if state != self._saved_state:
             await self._store.async_save(state)
             self._saved_state = state

@@ -18,7 +18,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pop3probe import MailboxConfig, MessageTracker, SecretSource, Transcript, poll_mailbox
+from pop3probe import (
+    MailboxConfig,
+    MessageTracker,
+    SecretSource,
+    ServerHints,
+    Transcript,
+    poll_mailbox,
+)
 from tests.bench.latency import LatencyProxy
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
@@ -141,13 +148,13 @@ def bench_round_trips(dovecot: DovecotServer, one_way: float = 0.025, repeat: in
     async def run() -> tuple[float, float, int]:
         async with LatencyProxy(dovecot.pop3s_port, one_way) as proxy:
             config = _config(dovecot, user, proxy.port)
-            tracker = MessageTracker()
-            await poll_mailbox(config, tracker)  # baseline; then steady state
+            tracker, hints = MessageTracker(), ServerHints()
+            await poll_mailbox(config, tracker, hints=hints)  # baseline; then steady state
             ours, batches = [], 0
             for _ in range(repeat):
                 transcript = Transcript()
                 start = time.perf_counter()
-                snapshot = await poll_mailbox(config, tracker, transcript=transcript)
+                snapshot = await poll_mailbox(config, tracker, hints=hints, transcript=transcript)
                 ours.append(time.perf_counter() - start)
                 assert snapshot.ok, snapshot.error_text
                 batches = snapshot.round_trips
@@ -184,16 +191,16 @@ def bench_big_mailbox(dovecot: DovecotServer, size: int = 10_000) -> list[Row]:
             config = MailboxConfig(
                 **{**_asdict(_config(dovecot, user)), "max_headers_per_poll": limit}
             )
-            tracker = MessageTracker()
+            tracker, hints = MessageTracker(), ServerHints()
             start = time.perf_counter()
-            first = await poll_mailbox(config, tracker)
+            first = await poll_mailbox(config, tracker, hints=hints)
             results[f"{name}_first"] = time.perf_counter() - start
             results[f"{name}_first_commands"] = first.commands_sent
-            await poll_mailbox(config, tracker)  # the server has seen the session once
+            await poll_mailbox(config, tracker, hints=hints)  # the server has seen it once
             times, cpu, commands = [], [], 0
             for _ in range(10):
                 start, start_cpu = time.perf_counter(), time.process_time()
-                steady = await poll_mailbox(config, tracker)
+                steady = await poll_mailbox(config, tracker, hints=hints)
                 times.append(time.perf_counter() - start)
                 cpu.append(time.process_time() - start_cpu)
                 commands = steady.commands_sent

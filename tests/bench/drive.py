@@ -10,7 +10,7 @@ import ssl
 import sys
 from pathlib import Path
 
-from pop3probe import MailboxConfig, MessageTracker, SecretSource, poll_mailbox
+from pop3probe import MailboxConfig, MessageTracker, SecretSource, ServerHints, poll_mailbox
 
 
 def main(server_file: str, client: str, count: int) -> None:
@@ -24,18 +24,18 @@ def main(server_file: str, client: str, count: int) -> None:
             secret=SecretSource(value=server["password"]),
         )
         # "ours": every poll is a first poll (TOP of every message); "ours-steady": one tracker
-        # across polls, as the exporter and Home Assistant poll. The warm-up poll runs even
-        # when count is 0, so it is subtracted with the start-up.
+        # and one set of server hints across polls, as the exporter and Home Assistant poll.
+        # The warm-up poll runs even when count is 0, so it is subtracted with the start-up.
         steady = client == "ours-steady"
 
         async def polls() -> None:
-            tracker = MessageTracker()
+            tracker, hints = MessageTracker(), ServerHints()
             if steady:
-                await poll_mailbox(config, tracker, ssl_context=context)
+                await poll_mailbox(config, tracker, hints=hints, ssl_context=context)
             for _ in range(count):
-                snapshot = await poll_mailbox(
-                    config, tracker if steady else MessageTracker(), ssl_context=context
-                )
+                if not steady:
+                    tracker, hints = MessageTracker(), ServerHints()
+                snapshot = await poll_mailbox(config, tracker, hints=hints, ssl_context=context)
                 assert snapshot.ok, snapshot.error_text
 
         asyncio.run(polls())

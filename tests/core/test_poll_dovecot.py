@@ -15,6 +15,8 @@ from pop3probe import (
     TlsMode,
     Transcript,
     poll_mailbox,
+    tracker_from_json,
+    tracker_to_json,
 )
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
@@ -148,9 +150,9 @@ async def test_restored_tracker_reports_nothing_twice(
     await poll_mailbox(mailbox_config, tracker)
     dovecot.deliver(mailbox, subject="before restart")
     before = await poll_mailbox(mailbox_config, tracker)
-    saved = json.dumps(tracker.to_json())
+    saved = json.dumps(tracker_to_json(tracker))
 
-    restored = MessageTracker.from_json(json.loads(saved))  # as after a restart
+    restored = tracker_from_json(json.loads(saved))  # as after a restart
     again = await poll_mailbox(mailbox_config, restored)
     dovecot.deliver(mailbox, subject="after restart")
     after = await poll_mailbox(mailbox_config, restored)

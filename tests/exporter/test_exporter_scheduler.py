@@ -39,7 +39,13 @@ class FakePolls:
         self.started_at: dict[str, list[float]] = defaultdict(list)
 
     async def __call__(
-        self, config: MailboxConfig, tracker: MessageTracker, *, name: str, transcript: Any
+        self,
+        config: MailboxConfig,
+        tracker: MessageTracker,
+        *,
+        hints: Any,
+        name: str,
+        transcript: Any,
     ) -> PollSnapshot:
         loop = asyncio.get_running_loop()
         self.started_at[name].append(loop.time())

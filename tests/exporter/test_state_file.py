@@ -19,7 +19,7 @@ import pytest
 
 from pop3_exporter.scheduler import Scheduler
 from pop3_exporter.state import FORMAT_VERSION, SavedMailbox, load_state, save_state
-from pop3probe import MessageTracker
+from pop3probe import MessageTracker, tracker_to_json
 from tests.exporter.helpers import mailbox_entry, running_exporter
 from tests.exporter.test_exporter_scheduler import FakePolls, config, wait_until
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
@@ -116,7 +116,7 @@ def test_temp_files_left_by_an_interrupted_write_are_removed_at_start(tmp_path: 
 
 def test_state_round_trips_and_leaves_no_temp_files(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    saved = {"work": SavedMailbox("u@h:995", MessageTracker().to_json(), 3, {"ok": 7})}
+    saved = {"work": SavedMailbox("u@h:995", tracker_to_json(MessageTracker()), 3, {"ok": 7})}
     save_state(path, saved)
     save_state(path, saved)
     assert load_state(path) == saved

@@ -403,7 +403,7 @@ async def test_a_flooding_client_is_refused_unchecked_once_its_turns_are_full() 
 
 async def _answer(poll_snapshot: PollSnapshot) -> Any:
     async def poll(
-        config: MailboxConfig, tracker: MessageTracker, *, name: str, transcript: Any
+        config: MailboxConfig, tracker: MessageTracker, *, hints: Any, name: str, transcript: Any
     ) -> PollSnapshot:
         return poll_snapshot
 

@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from pop3probe import ErrorClass, MessageTracker, poll_mailbox
+from pop3probe import ErrorClass, MessageTracker, poll_mailbox, tracker_to_json
 from tests.core.helpers import no_leaks
 from tests.faults.helpers import MARGIN, POLL_TIMEOUT, dovecot_config, leaked_in, secret_forms
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
@@ -97,7 +97,7 @@ _LOGIN_LINE = re.compile(rb"^(PASS|AUTH|APOP) ", re.MULTILINE)
 
 def _mail_state(tracker: MessageTracker) -> dict[str, object]:
     """What the tracker knows of the mail; its server hints may learn from a failure."""
-    return {k: v for k, v in tracker.to_json().items() if k != "server"}
+    return {k: v for k, v in tracker_to_json(tracker).items() if k != "server"}
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .defaults import DEFAULT_INTERVAL
 from .errors import ErrorClass
 from .models import PollSnapshot
 
-DEFAULT_INTERVAL = 300.0
 MAX_BACKOFF = 6 * 3600.0
 IN_USE_RETRY = 60.0
 

@@ -12,7 +12,6 @@ while a one-off network fault costs one slower poll.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .models import AuthMechanism
@@ -22,6 +21,9 @@ MAX_STEP_POLLS = 64  # a server that keeps failing batches is retried at most th
 
 @dataclass(slots=True)
 class ServerHints:
+    """What polls learned about one server's batching; the poll reads and updates it, the front
+    ends keep it per mailbox beside the tracker (see `saved`)."""
+
     # A one-step login (USER/PASS or AUTH PLAIN) taken when the pre-login CAPA listed
     # PIPELINING: the next session may send CAPA and it in one batch, before reading CAPA.
     login: AuthMechanism | None = None
@@ -52,21 +54,3 @@ class ServerHints:
             self.step_polls += 1
         self.login = login
         self.pipelining = pipelining
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "login": self.login.value if self.login else None,
-            "pipelining": self.pipelining,
-            "demotions": self.demotions,
-            "step_polls": self.step_polls,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> ServerHints:
-        login = data.get("login")
-        return cls(
-            login=AuthMechanism(str(login)) if login else None,
-            pipelining=bool(data.get("pipelining")),
-            demotions=int(str(data.get("demotions", 0))),
-            step_polls=int(str(data.get("step_polls", 0))),
-        )

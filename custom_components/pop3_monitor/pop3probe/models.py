@@ -10,10 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
+from .defaults import DEFAULT_MAX_HEADERS_PER_POLL, DEFAULT_TIMEOUT
 from .errors import ConfigurationError, ErrorClass
-
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_HEADERS_PER_POLL = 50
 
 
 class TlsMode(StrEnum):
@@ -35,6 +33,12 @@ class AuthMechanism(StrEnum):
     LOGIN = "login"  # SASL LOGIN
     APOP = "apop"
     XOAUTH2 = "xoauth2"  # bearer token, read fresh at every poll
+
+
+def lacks_plain_text_consent(tls_mode: TlsMode, allow_insecure_auth: bool) -> bool:
+    """The rule for plain text: credentials cross the network unencrypted only when the
+    configuration says so explicitly (`allow_insecure_auth`), never by default."""
+    return tls_mode is TlsMode.PLAIN and not allow_insecure_auth
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,7 @@ class MailboxConfig:
     max_headers_per_poll: int = DEFAULT_MAX_HEADERS_PER_POLL
 
     def __post_init__(self) -> None:
-        if self.tls_mode is TlsMode.PLAIN and not self.allow_insecure_auth:
+        if lacks_plain_text_consent(self.tls_mode, self.allow_insecure_auth):
             raise ValueError(
                 "tls_mode 'plain' would send the password unencrypted: "
                 "set allow_insecure_auth to accept that"
@@ -162,7 +166,23 @@ class TlsInfo:
     verified: bool  # False when verification was off or failed
 
 
-PHASES = ("connect", "tls", "greeting", "capa", "auth", "stat", "list", "top", "quit")
+class Phase(StrEnum):
+    """The phases of a poll, in order; a snapshot's `phase_durations` and the exporter's
+    `phase` label use these values."""
+
+    CONNECT = "connect"
+    TLS = "tls"
+    GREETING = "greeting"
+    CAPA = "capa"
+    AUTH = "auth"
+    STAT = "stat"
+    LIST = "list"
+    TOP = "top"
+    QUIT = "quit"
+    DONE = "done"  # not timed: the poll is over
+
+
+PHASES = tuple(phase.value for phase in Phase if phase is not Phase.DONE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

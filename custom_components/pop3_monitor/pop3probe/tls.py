@@ -25,7 +25,22 @@ def client_context(*, verify: bool, ca_file: Path | None) -> ssl.SSLContext:
 
 @functools.lru_cache(maxsize=64)
 def _cached_context(verify: bool, ca_file: Path | None, _stamp: int | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    return build_client_context(verify=verify, ca_file=ca_file)
+
+
+def build_client_context(
+    *, verify: bool, ca_file: Path | None = None, ca_data: str | None = None
+) -> ssl.SSLContext:
+    """The one recipe for a client context, for both front ends: TLS 1.2 at least, and the
+    system's trust store (plus SSL_CERT_FILE/SSL_CERT_DIR) unless a CA is given, as a file
+    (`ca_file`) or as PEM text (`ca_data`); then that CA alone.
+
+    Loading a trust store is file I/O: an event loop that must not block (Home Assistant's)
+    calls this in an executor; `client_context` caches it for the others.
+    """
+    context = ssl.create_default_context(
+        cafile=str(ca_file) if ca_file else None, cadata=ca_data or None
+    )
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if not verify:
         context.check_hostname = False

@@ -20,15 +20,15 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .hints import ServerHints
-from .models import AuthMechanism, MessageInfo
+from .models import MessageInfo
 
-STATE_VERSION = 1
 MAX_REMEMBERED_REMOVED = 1000  # identities of removed mail kept, so a reappearance isn't new
 
 
 @dataclass(slots=True)
-class _Entry:
+class TrackedMessage:
+    """One position of the last LIST, as the tracker knows it."""
+
     size: int
     info: MessageInfo | None = None  # None: not identified yet
     pending: bool = False  # identify it, and report it new if its identity is unseen
@@ -40,10 +40,21 @@ class _Entry:
 class PollPlan:
     """What to fetch in this poll, made by `MessageTracker.plan` and consumed by `commit`."""
 
-    entries: tuple[_Entry, ...]
+    entries: tuple[TrackedMessage, ...]
     fetch: tuple[int, ...]  # message numbers to `TOP`, in the order they should be sent
     pending: tuple[int, ...]  # message numbers whose identity commit must resolve
     rearranged: bool  # messages may have left or moved: commit looks for what disappeared
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerState:
+    """Everything a tracker remembers between polls: what `saved` writes and reads back."""
+
+    sequence: int  # successful polls so far
+    baseline_time: float | None  # when the first poll ran (Unix time)
+    removed: tuple[str, ...]  # identities of removed mail, oldest first
+    unplaced: Mapping[str, int]  # identities not placed again since a renumbering: arrival
+    messages: tuple[TrackedMessage, ...]
 
 
 class MessageTracker:
@@ -54,20 +65,13 @@ class MessageTracker:
     """
 
     def __init__(self) -> None:
-        self._entries: list[_Entry] = []
+        self._entries: list[TrackedMessage] = []
         self._sizes: tuple[int, ...] = ()  # the entries' sizes, for a C-speed prefix compare
         self._unidentified = 0  # entries without info
         self._known: tuple[MessageInfo, ...] = ()  # cached for snapshots
-        # Identities of removed mail, so a reappearance isn't new; made on the first removal
-        # (an empty bounded deque costs most of a kilobyte, in every tracker).
-        self._removed: deque[str] | None = None
-        # Identities known before a renumbering and not placed again yet, with their arrival.
-        self._unplaced: dict[str, int] = {}
+        self._departed = _Departed()
         self._sequence = 0  # successful polls so far
         self._baseline_time: float | None = None  # when the first poll ran (Unix time)
-        # What polls learned about the server's batching; kept here so it is saved with the
-        # rest of what the front ends persist per mailbox.
-        self.hints = ServerHints()
 
     # what a poll needs
 
@@ -118,75 +122,23 @@ class MessageTracker:
         leaves it as it was.
         """
         old = self._entries
-        rearranged = False
         if not self.initialized:
-            entries = [_Entry(size) for size in sizes]
-        elif self._anchored(sizes, verified):
-            # Nothing before the last identified message moved. Entries are shared, not
-            # copied: commit only touches pending ones, which are always fresh objects.
-            if tuple(sizes[: len(old)]) == self._sizes:
-                entries = list(old)
-            else:  # a server added status headers to some: re-identify those
-                rearranged = True
-                maybe_baseline = self._baseline_unknown()
-                entries = [
-                    e
-                    if e.size == size
-                    else _Entry(size, pending=True, maybe_baseline=maybe_baseline)
-                    for e, size in zip(old, sizes, strict=False)
-                ]
-            arrival = self._sequence + 1
-            entries += [_Entry(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
+            entries, rearranged = [TrackedMessage(size) for size in sizes], False
         else:
-            # Mail was deleted or renumbered: every position is unknown until its headers say
-            # what it is. Identities we knew stay "seen" meanwhile, so none is reported again.
-            rearranged = True
-            maybe_baseline = self._baseline_unknown()
-            entries = [_Entry(s, pending=True, maybe_baseline=maybe_baseline) for s in sizes]
+            anchor = self.verification_number()
+            arrival = self._sequence + 1
+            entries, rearranged = _align(
+                old, self._sizes, self._unidentified, anchor, arrival, sizes, verified
+            )
         if verified is not None and verified.number <= len(entries):
             entry = entries[verified.number - 1]
             if entry.info is None and entry.size == verified.size:
                 # Identified for free; commit decides if it is new. Copied: it may be shared.
                 entries[verified.number - 1] = dataclasses.replace(entry, info=verified)
-        fetch, pending = self._choose(entries, limit, len(old), rearranged)
-        return PollPlan(tuple(entries), fetch, pending, rearranged)
-
-    def _anchored(self, sizes: Sequence[int], verified: MessageInfo | None) -> bool:
-        """True when the old messages still hold their numbers (the common case: mail only
-        arrived, at the end). Proven by re-reading the last identified message's headers where
-        it stood; with none identified yet, by an unchanged size sequence."""
-        old = self._entries
-        if len(old) > len(sizes):
-            return False
-        anchor = self.verification_number()
-        if anchor is None:
-            return tuple(sizes[: len(old)]) == self._sizes
-        expected = old[anchor - 1].info
-        assert expected is not None
-        return verified is not None and verified.identity == expected.identity
-
-    def _baseline_unknown(self) -> bool:
-        """While some old mail is unidentified, any position that turns unknown may hold it:
-        such positions are judged by date (see commit) instead of being reported new outright."""
-        if not self._unidentified:
-            return False
-        return any(e.info is None and (not e.pending or e.maybe_baseline) for e in self._entries)
-
-    def _choose(
-        self, entries: Sequence[_Entry], limit: int, carried: int, rearranged: bool
-    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Which to `TOP`: pending messages newest first, then message 1 (the oldest date),
-        then the rest. Also returns every pending message number."""
         # With every carried message known, only the tail can be unknown: don't scan the rest.
-        first = carried + 1 if not self._unidentified and not rearranged else 1
-        unknown = [n for n in range(len(entries), first - 1, -1) if entries[n - 1].info is None]
-        pending = [n for n in unknown if entries[n - 1].pending]
-        baseline = [n for n in unknown if not entries[n - 1].pending]
-        if 1 in baseline:
-            baseline.remove(1)
-            baseline.insert(0, 1)
-        all_pending = tuple(n for n in range(first, len(entries) + 1) if entries[n - 1].pending)
-        return tuple((pending + baseline)[: max(limit, 0)]), all_pending
+        first = len(old) + 1 if not self._unidentified and not rearranged else 1
+        fetch, pending = _choose(entries, limit, first)
+        return PollPlan(tuple(entries), fetch, pending, rearranged)
 
     def commit(self, plan: PollPlan, fetched: Mapping[int, MessageInfo]) -> list[MessageInfo]:
         """Apply a poll's results; returns the messages new in this poll, oldest first."""
@@ -195,70 +147,37 @@ class MessageTracker:
         new: list[MessageInfo] = []
         touched = sorted(set(plan.pending) | set(fetched))
         if touched or plan.rearranged:
-            known = dict(self._unplaced)
+            departed = self._departed
+            known = dict(departed.unplaced)
             known.update((e.info.identity, e.arrived) for e in self._entries if e.info)
-            seen = known.keys() | set(self._removed or ())
-            for number in touched:
-                entry = entries[number - 1]
-                info = fetched.get(number) or entry.info
-                if info is None:
-                    continue
-                if info.number != number or info.size != entry.size:
-                    info = dataclasses.replace(info, number=number, size=entry.size)
-                entry = entries[number - 1] = dataclasses.replace(entry, info=info)
-                if not entry.pending:
-                    continue
-                entry.pending = False
-                if info.identity in seen:
-                    entry.arrived = known.get(info.identity, entry.arrived)
-                elif entry.maybe_baseline and self._predates_baseline(info):
-                    entry.arrived = 0
-                elif self.initialized:
-                    entry.arrived = entry.arrived or sequence
-                    new.append(info)
-                    seen.add(info.identity)
-                entry.maybe_baseline = False
+            new = _identify(
+                entries,
+                touched,
+                fetched,
+                known,
+                arrival=sequence if self.initialized else None,
+                baseline_time=self._baseline_time,
+                seen=known.keys() | set(departed.removed or ()),
+            )
             if plan.rearranged:
-                self._settle_missing(entries, known)
-            elif self._unplaced and not any(e.info is None for e in entries):
-                self._settle_missing(entries, self._unplaced)
+                departed.settle(entries, known)
+            elif departed.unplaced and not any(e.info is None for e in entries):
+                departed.settle(entries, departed.unplaced)
         if plan.rearranged:
-            # Numbers may have shifted: every kept message must carry its current number.
-            for number, entry in enumerate(entries, start=1):
-                if entry.info is not None and entry.info.number != number:
-                    info = dataclasses.replace(entry.info, number=number)
-                    entries[number - 1] = dataclasses.replace(entry, info=info)
+            _renumber(entries)
         self._install(entries)
         self._sequence = sequence
         if self._baseline_time is None:
             self._baseline_time = time.time()
         return new
 
-    def _settle_missing(self, entries: Sequence[_Entry], known: Mapping[str, int]) -> None:
-        present = {e.info.identity for e in entries if e.info}
-        missing = {i: a for i, a in known.items() if i not in present}
-        if any(e.info is None for e in entries):
-            self._unplaced = missing  # may still be among the unidentified positions
-        else:
-            self._remember_removed(missing)
-            self._unplaced = {}
-
-    def _remember_removed(self, identities: Iterable[str]) -> None:
-        if self._removed is None:
-            self._removed = deque(maxlen=MAX_REMEMBERED_REMOVED)
-        self._removed.extend(identities)
-
-    def _install(self, entries: list[_Entry]) -> None:
+    def _install(self, entries: list[TrackedMessage]) -> None:
         if entries == self._entries:  # the same objects: compared at C speed
             return
         self._entries = entries
         self._sizes = tuple(e.size for e in entries)
         self._unidentified = sum(1 for e in entries if e.info is None)
         self._known = tuple(e.info for e in entries if e.info is not None)
-
-    def _predates_baseline(self, info: MessageInfo) -> bool:
-        assert self._baseline_time is not None
-        return info.date is not None and info.date.timestamp() <= self._baseline_time
 
     # what front ends read
 
@@ -274,71 +193,179 @@ class MessageTracker:
         """How many messages still on the server arrived after `mark`."""
         return sum(1 for e in self._entries if e.arrived > mark)
 
-    # persistence
+    # saving and restoring (the JSON form is in `saved`)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "version": STATE_VERSION,
-            "sequence": self._sequence,
-            "baseline_time": self._baseline_time,
-            "removed": list(self._removed or ()),
-            "unplaced": self._unplaced,
-            "server": self.hints.to_json(),
-            "entries": [
-                {
-                    "size": e.size,
-                    "pending": e.pending,
-                    "maybe_baseline": e.maybe_baseline,
-                    "arrived": e.arrived,
-                    "info": e.info.to_json() if e.info else None,
-                }
-                for e in self._entries
-            ],
-        }
+    def state(self) -> TrackerState:
+        """What to save. Its messages are the tracker's own: encode them before the next poll."""
+        return TrackerState(
+            sequence=self._sequence,
+            baseline_time=self._baseline_time,
+            removed=tuple(self._departed.removed or ()),
+            unplaced=dict(self._departed.unplaced),
+            messages=tuple(self._entries),
+        )
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> MessageTracker:
-        """Restore a tracker; raises ValueError on a state it cannot read."""
-        try:
-            if data.get("version") != STATE_VERSION:
-                raise ValueError(f"unknown tracker state version {data.get('version')!r}")
-            tracker = cls()
-            tracker._sequence = int(str(data["sequence"]))
-            baseline = data.get("baseline_time")
-            tracker._baseline_time = float(str(baseline)) if baseline is not None else None
-            tracker._remember_removed(str(i) for i in _as_list(data.get("removed", [])))
-            unplaced = data.get("unplaced", {})
-            if not isinstance(unplaced, Mapping):
-                raise ValueError("malformed tracker state: unplaced")
-            tracker._unplaced = {str(k): int(str(v)) for k, v in unplaced.items()}
-            server = data.get("server")
-            if isinstance(server, Mapping):
-                tracker.hints = ServerHints.from_json(server)
-            elif login := data.get("pipelined_login"):
-                # Saved before batches ended at the login: the login is still worth batching
-                # with CAPA; the transaction state's batching is learned afresh.
-                tracker.hints = ServerHints(login=AuthMechanism(str(login)))
-            entries: list[_Entry] = []
-            for raw in _as_list(data["entries"]):
-                if not isinstance(raw, Mapping):
-                    raise ValueError("tracker entry is not an object")
-                info = raw.get("info")
-                entries.append(
-                    _Entry(
-                        size=int(str(raw["size"])),
-                        info=MessageInfo.from_json(info) if isinstance(info, Mapping) else None,
-                        pending=bool(raw.get("pending")),
-                        maybe_baseline=bool(raw.get("maybe_baseline")),
-                        arrived=int(str(raw.get("arrived", 0))),
-                    )
-                )
-            tracker._install(entries)
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"malformed tracker state: {err!r}") from None
+    def from_state(cls, state: TrackerState) -> MessageTracker:
+        tracker = cls()
+        tracker._sequence = state.sequence
+        tracker._baseline_time = state.baseline_time
+        if state.removed:
+            tracker._departed.remember_removed(state.removed)
+        tracker._departed.unplaced = dict(state.unplaced)
+        tracker._install(list(state.messages))
         return tracker
 
 
-def _as_list(value: object) -> Iterable[object]:
-    if not isinstance(value, list):
-        raise ValueError("expected a list in tracker state")
-    return value
+class _Departed:
+    """Identities no longer at a known position: removed mail, so a reappearance isn't new,
+    and, after a renumbering, mail not placed again yet, with when it arrived."""
+
+    __slots__ = ("removed", "unplaced")
+
+    def __init__(self) -> None:
+        # Made on the first removal: an empty bounded deque costs most of a kilobyte, in every
+        # tracker.
+        self.removed: deque[str] | None = None
+        self.unplaced: dict[str, int] = {}
+
+    def remember_removed(self, identities: Iterable[str]) -> None:
+        if self.removed is None:
+            self.removed = deque(maxlen=MAX_REMEMBERED_REMOVED)
+        self.removed.extend(identities)
+
+    def settle(self, entries: Sequence[TrackedMessage], known: Mapping[str, int]) -> None:
+        """Known identities missing from `entries`: removed once every position is identified,
+        else unplaced (they may still be among the unidentified positions)."""
+        present = {e.info.identity for e in entries if e.info}
+        missing = {i: a for i, a in known.items() if i not in present}
+        if any(e.info is None for e in entries):
+            self.unplaced = missing
+        else:
+            self.remember_removed(missing)
+            self.unplaced = {}
+
+
+def _align(
+    old: list[TrackedMessage],
+    old_sizes: tuple[int, ...],
+    unidentified: int,
+    anchor: int | None,
+    arrival: int,
+    sizes: Sequence[int],
+    verified: MessageInfo | None,
+) -> tuple[list[TrackedMessage], bool]:
+    """The new LIST's positions, each with what we knew of it, and whether messages may have
+    left or moved (then `commit` looks for what disappeared)."""
+    if _anchored(old, old_sizes, anchor, sizes, verified):
+        # Nothing before the last identified message moved. Entries are shared, not
+        # copied: commit only touches pending ones, which are always fresh objects.
+        if tuple(sizes[: len(old)]) == old_sizes:
+            entries, rearranged = list(old), False
+        else:  # a server added status headers to some: re-identify those
+            maybe_baseline = _baseline_unknown(old, unidentified)
+            entries = [
+                e
+                if e.size == size
+                else TrackedMessage(size, pending=True, maybe_baseline=maybe_baseline)
+                for e, size in zip(old, sizes, strict=False)
+            ]
+            rearranged = True
+        entries += [TrackedMessage(s, pending=True, arrived=arrival) for s in sizes[len(old) :]]
+        return entries, rearranged
+    # Mail was deleted or renumbered: every position is unknown until its headers say what it
+    # is. Identities we knew stay "seen" meanwhile, so none is reported again.
+    maybe_baseline = _baseline_unknown(old, unidentified)
+    return [TrackedMessage(s, pending=True, maybe_baseline=maybe_baseline) for s in sizes], True
+
+
+def _anchored(
+    old: Sequence[TrackedMessage],
+    old_sizes: tuple[int, ...],
+    anchor: int | None,
+    sizes: Sequence[int],
+    verified: MessageInfo | None,
+) -> bool:
+    """True when the old messages still hold their numbers (the common case: mail only
+    arrived, at the end). Proven by re-reading the last identified message's headers where
+    it stood (`anchor`); with none identified yet, by an unchanged size sequence."""
+    if len(old) > len(sizes):
+        return False
+    if anchor is None:
+        return tuple(sizes[: len(old)]) == old_sizes
+    expected = old[anchor - 1].info
+    assert expected is not None
+    return verified is not None and verified.identity == expected.identity
+
+
+def _baseline_unknown(old: Sequence[TrackedMessage], unidentified: int) -> bool:
+    """While some old mail is unidentified, any position that turns unknown may hold it:
+    such positions are judged by date (see `_identify`) instead of being reported new outright."""
+    if not unidentified:
+        return False
+    return any(e.info is None and (not e.pending or e.maybe_baseline) for e in old)
+
+
+def _choose(
+    entries: Sequence[TrackedMessage], limit: int, first: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Which to `TOP`, from message `first` on: pending messages newest first, then message 1
+    (the oldest date), then the rest. Also returns every pending message number."""
+    unknown = [n for n in range(len(entries), first - 1, -1) if entries[n - 1].info is None]
+    pending = [n for n in unknown if entries[n - 1].pending]
+    baseline = [n for n in unknown if not entries[n - 1].pending]
+    if 1 in baseline:
+        baseline.remove(1)
+        baseline.insert(0, 1)
+    all_pending = tuple(n for n in range(first, len(entries) + 1) if entries[n - 1].pending)
+    return tuple((pending + baseline)[: max(limit, 0)]), all_pending
+
+
+def _identify(
+    entries: list[TrackedMessage],
+    touched: Sequence[int],
+    fetched: Mapping[int, MessageInfo],
+    known: Mapping[str, int],
+    *,
+    arrival: int | None,
+    baseline_time: float | None,
+    seen: set[str],
+) -> list[MessageInfo]:
+    """Give each touched position its headers, and judge each pending one: seen before (it
+    keeps its arrival), older than the baseline, or new. `arrival` is None at the first poll,
+    which sets the baseline: nothing is new then. Returns the new ones, oldest first."""
+    new: list[MessageInfo] = []
+    for number in touched:
+        entry = entries[number - 1]
+        info = fetched.get(number) or entry.info
+        if info is None:
+            continue
+        if info.number != number or info.size != entry.size:
+            info = dataclasses.replace(info, number=number, size=entry.size)
+        entry = entries[number - 1] = dataclasses.replace(entry, info=info)
+        if not entry.pending:
+            continue
+        entry.pending = False
+        if info.identity in seen:
+            entry.arrived = known.get(info.identity, entry.arrived)
+        elif entry.maybe_baseline and _predates(info, baseline_time):
+            entry.arrived = 0
+        elif arrival is not None:
+            entry.arrived = entry.arrived or arrival
+            new.append(info)
+            seen.add(info.identity)
+        entry.maybe_baseline = False
+    return new
+
+
+def _predates(info: MessageInfo, baseline_time: float | None) -> bool:
+    date = info.date
+    return baseline_time is not None and date is not None and date.timestamp() <= baseline_time
+
+
+def _renumber(entries: list[TrackedMessage]) -> None:
+    """Numbers may have shifted: every kept message must carry its current number."""
+    for number, entry in enumerate(entries, start=1):
+        if entry.info is not None and entry.info.number != number:
+            info = dataclasses.replace(entry.info, number=number)
+            entries[number - 1] = dataclasses.replace(entry, info=info)
