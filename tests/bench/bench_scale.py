@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.bench.bench_exporter import (
     SCALE_CONCURRENCY,
@@ -35,6 +36,7 @@ from tests.bench.bench_exporter import (
     exporter_dovecot,
 )
 from tests.exporter.helpers import ExporterProcess, parse_metrics
+from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
 Row = tuple[str, str, str, str]
 INTERVAL = 300.0  # the default poll interval the limit is measured against
@@ -64,9 +66,11 @@ def _first_round(exporter: ExporterProcess, names: list[str], timeout: float) ->
         time.sleep(check_every)
 
 
-def _measure_size(dovecot: object, users: list, mailboxes: int, directory: Path) -> dict:
+def _measure_size(
+    dovecot: DovecotServer, users: list[DovecotUser], mailboxes: int, directory: Path
+) -> dict[str, Any]:
     names = [f"box{i:04d}" for i in range(mailboxes)]
-    with _scale_exporter(dovecot, users[:mailboxes], directory) as exporter:  # type: ignore[arg-type]
+    with _scale_exporter(dovecot, users[:mailboxes], directory) as exporter:
         pid = exporter.process.pid
         first = _first_round(exporter, names, timeout=3600)
         before = _polls_by_mailbox(exporter)
@@ -78,7 +82,7 @@ def _measure_size(dovecot: object, users: list, mailboxes: int, directory: Path)
         grew = [after.get(n, 0) - before.get(n, 0) for n in names]
         rss = _status_kib(pid, "VmRSS")
         failed = _failed(exporter)
-    poplib_wall, poplib_cpu = _poplib_round(dovecot, users[:mailboxes])  # type: ignore[arg-type]
+    poplib_wall, poplib_cpu = _poplib_round(dovecot, users[:mailboxes])
     return {
         "first": first,
         "round": mailboxes * (t1 - t0) / polls,
@@ -103,7 +107,7 @@ def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 def bench_scale_curve(sizes: tuple[int, ...] = (1000, 2000)) -> list[Row]:
     rows: list[Row] = []
-    results: dict[int, dict] = {}
+    results: dict[int, dict[str, Any]] = {}
     directory = Path(tempfile.mkdtemp(prefix="pop3-bench-curve-"))
     try:
         with exporter_dovecot(max(sizes)) as dovecot:

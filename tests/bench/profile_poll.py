@@ -111,7 +111,9 @@ def _config(dovecot: DovecotServer, user: object) -> MailboxConfig:
     )
 
 
-def profile_polls(config: MailboxConfig, polls: int, *, steady: bool) -> tuple[dict, float, float]:
+def profile_polls(
+    config: MailboxConfig, polls: int, *, steady: bool
+) -> tuple[dict[str, float], float, float]:
     """(category -> share of profiled CPU, CPU per poll without, CPU per poll with the profiler)."""
     loop = asyncio.new_event_loop()
     tracker = MessageTracker()
@@ -198,7 +200,9 @@ def _object_group(name: str) -> str:
     return "other native (" + base + ")"
 
 
-def instructions_by_object(dovecot: DovecotServer, user: object, count: int) -> dict:
+def instructions_by_object(
+    dovecot: DovecotServer, user: object, count: int
+) -> dict[str, dict[str, float]]:
     server_file = dovecot.root / "profile-server.json"
     server_file.write_text(
         json.dumps(

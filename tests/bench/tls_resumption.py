@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
@@ -44,22 +45,24 @@ service pop3-login {
 class _ResumingPOP3(poplib.POP3_SSL):
     """poplib's POP3_SSL offering a saved TLS session in its handshake."""
 
-    def __init__(self, host: str, port: int, context: ssl.SSLContext, session: object) -> None:
+    def __init__(
+        self, host: str, port: int, context: ssl.SSLContext, session: ssl.SSLSession | None
+    ) -> None:
         self._offer = session
+        self._tls = context
         super().__init__(host, port, context=context, timeout=30)
 
     def _create_socket(self, timeout: float) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout)
-        return self.context.wrap_socket(
-            sock,
-            server_hostname=self.host,
-            session=self._offer,  # type: ignore[arg-type]
-        )
+        return self._tls.wrap_socket(sock, server_hostname=self.host, session=self._offer)
 
 
 def _check(
-    dovecot: DovecotServer, user: DovecotUser, context: ssl.SSLContext, session: object
-) -> tuple[object, bool, bool]:
+    dovecot: DovecotServer,
+    user: DovecotUser,
+    context: ssl.SSLContext,
+    session: ssl.SSLSession | None,
+) -> tuple[ssl.SSLSession | None, bool, bool]:
     """One check; (the session to offer next time, resumed?, peer certificate readable?)."""
     client = _ResumingPOP3(dovecot.host, dovecot.pop3s_port, context, session)
     client.user(user.username)
@@ -69,7 +72,7 @@ def _check(
     client.top(max(1, count), 0)
     sock = client.sock
     assert isinstance(sock, ssl.SSLSocket)
-    reused, has_cert = sock.session_reused, bool(sock.getpeercert(binary_form=True))
+    reused, has_cert = bool(sock.session_reused), bool(sock.getpeercert(binary_form=True))
     saved = sock.session  # the server's ticket arrived with the replies (TLS 1.3)
     client.quit()
     return saved, reused, has_cert
@@ -86,31 +89,39 @@ def _server_cpu(dovecot: DovecotServer) -> float:
     return total / CLOCK_TICKS
 
 
+@dataclass
+class _Totals:
+    client: float = 0.0
+    server: float = 0.0
+    resumed: int = 0
+    cert_always: bool = True
+
+
 def _measure(
     dovecot: DovecotServer, user: DovecotUser, version: ssl.TLSVersion, sessions: int
 ) -> dict[str, tuple[float, float, float, bool]]:
     """mode -> (client CPU, server CPU per session, share resumed, cert readable every time)."""
     context = ssl.create_default_context(cafile=str(dovecot.ca_file))
     context.minimum_version = context.maximum_version = version
-    totals = {mode: [0.0, 0.0, 0, True] for mode in ("full", "resumed")}
+    totals = {mode: _Totals() for mode in ("full", "resumed")}
     session, _, _ = _check(dovecot, user, context, None)  # warm-up, and a first session
     block = max(5, sessions // 10)
     for _ in range(sessions // block):
-        for mode in ("full", "resumed"):
+        for mode, total in totals.items():
             cpu, server = time.process_time(), _server_cpu(dovecot)
             for _ in range(block):
                 offer = session if mode == "resumed" else None
                 new, reused, has_cert = _check(dovecot, user, context, offer)
                 if mode == "resumed":
                     session = new
-                totals[mode][2] += reused  # type: ignore[operator]
-                totals[mode][3] = totals[mode][3] and has_cert
+                total.resumed += reused
+                total.cert_always = total.cert_always and has_cert
             time.sleep(0.2)  # let Dovecot reap the last session's processes
-            totals[mode][0] += time.process_time() - cpu  # type: ignore[operator]
-            totals[mode][1] += _server_cpu(dovecot) - server  # type: ignore[operator]
+            total.client += time.process_time() - cpu
+            total.server += _server_cpu(dovecot) - server
     done = block * (sessions // block)
     return {
-        mode: (t[0] / done, t[1] / done, t[2] / done, bool(t[3]))  # type: ignore[operator]
+        mode: (t.client / done, t.server / done, t.resumed / done, t.cert_always)
         for mode, t in totals.items()
     }
 
