@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 
 import trustme
 
-from pop3probe import ErrorClass, MailboxConfig, MessageTracker, SecretSource, TlsMode, poll_mailbox
+from pop3probe import (
+    ErrorClass,
+    MailboxConfig,
+    MessageTracker,
+    SecretSource,
+    ServerHints,
+    TlsMode,
+    poll_mailbox,
+)
 from tests.bench.latency import LatencyProxy
 from tests.fixtures.mailservers import matrix_cells, running_servers
 from tests.fixtures.mailservers.base import IMPLICIT, MailServer, MailUser
@@ -128,9 +136,9 @@ async def _measure_cell(server: MailServer, mode: str, repeat: int) -> CellResul
     await asyncio.sleep(1.2)  # popa3d makes a login within a second of a delivery wait 1 s
     context = ssl.create_default_context(cafile=str(server.ca_file))
     port = server.endpoints[mode]
-    tracker = MessageTracker()
+    tracker, hints = MessageTracker(), ServerHints()  # kept from poll to poll, as front ends do
     direct = _config(server, mode, user, port)
-    first = await poll_mailbox(direct, tracker)
+    first = await poll_mailbox(direct, tracker, hints=hints)
     if not first.ok:
         return f"first poll: {first.error} {first.server_text}"
     batches: list[int] = []
@@ -138,7 +146,7 @@ async def _measure_cell(server: MailServer, mode: str, repeat: int) -> CellResul
 
     def ours(config: MailboxConfig, where: str) -> Callable[[], Awaitable[bool]]:
         async def poll() -> bool:
-            snapshot = await poll_mailbox(config, tracker)
+            snapshot = await poll_mailbox(config, tracker, hints=hints)
             if snapshot.error == ErrorClass.IN_USE:
                 return False
             if not snapshot.ok:

@@ -34,7 +34,7 @@ from pathlib import Path
 import trustme
 
 import pop3probe.protocol
-from pop3probe import MailboxConfig, MessageTracker, SecretSource, poll_mailbox
+from pop3probe import MailboxConfig, MessageTracker, SecretSource, ServerHints, poll_mailbox
 from tests.fixtures.dovecot import DovecotServer, running_dovecot
 
 CATEGORIES = (
@@ -116,16 +116,19 @@ def profile_polls(
 ) -> tuple[dict[str, float], float, float]:
     """(category -> share of profiled CPU, CPU per poll without, CPU per poll with the profiler)."""
     loop = asyncio.new_event_loop()
-    tracker = MessageTracker()
+    tracker, hints = MessageTracker(), ServerHints()
 
     def run() -> None:
         for _ in range(polls):
             snapshot = loop.run_until_complete(
-                poll_mailbox(config, tracker if steady else MessageTracker())
+                poll_mailbox(config, tracker, hints=hints)
+                if steady
+                else poll_mailbox(config, MessageTracker())
             )
             assert snapshot.ok, snapshot.error_text
 
-    loop.run_until_complete(poll_mailbox(config, tracker))  # warm-up; the steady tracker's first
+    # Warm-up; for the steady runs it is the tracker's first poll.
+    loop.run_until_complete(poll_mailbox(config, tracker, hints=hints))
     start = time.process_time()
     run()
     plain = (time.process_time() - start) / polls

@@ -14,7 +14,15 @@ import time
 
 import trustme
 
-from pop3probe import MailboxConfig, MessageTracker, SecretSource, TlsMode, Transcript, poll_mailbox
+from pop3probe import (
+    MailboxConfig,
+    MessageTracker,
+    SecretSource,
+    ServerHints,
+    TlsMode,
+    Transcript,
+    poll_mailbox,
+)
 from tests.bench.latency import LatencyProxy
 from tests.fixtures.mailservers import matrix_cells, running_servers
 from tests.fixtures.mailservers.base import MailServer
@@ -53,9 +61,9 @@ async def _measure(server: MailServer, mode: str) -> list[str]:
     server.deliver(user, subject="already there")
     await asyncio.sleep(1.1)  # popa3d delays a login within a second of a delivery
     direct = _config(server, mode, user.username, user.password, server.endpoints[mode])
-    tracker = MessageTracker()
+    tracker, hints = MessageTracker(), ServerHints()  # kept from poll to poll, as front ends do
     transcript = Transcript()
-    first = await poll_mailbox(direct, tracker, transcript=transcript)
+    first = await poll_mailbox(direct, tracker, hints=hints, transcript=transcript)
     if not first.ok:
         return [server.name, server.version(), mode, "-", f"first poll: {first.error}", "", ""]
     walls, batches = [], 0
@@ -63,7 +71,7 @@ async def _measure(server: MailServer, mode: str) -> list[str]:
         # Polls are minutes apart in use: back to back, Mailutils may still hold the maildrop
         # for the last session (its QUIT is not waited for) and answer [IN-USE].
         await asyncio.sleep(PAUSE)
-        snapshot = await poll_mailbox(direct, tracker)
+        snapshot = await poll_mailbox(direct, tracker, hints=hints)
         assert snapshot.ok, f"{server.name} {mode}: {snapshot.error} {snapshot.error_text}"
         walls.append(snapshot.duration)
         batches = snapshot.round_trips
@@ -73,7 +81,7 @@ async def _measure(server: MailServer, mode: str) -> list[str]:
         for _ in range(REPEAT):
             await asyncio.sleep(PAUSE)
             started = time.perf_counter()
-            snapshot = await poll_mailbox(slow, tracker)
+            snapshot = await poll_mailbox(slow, tracker, hints=hints)
             assert snapshot.ok, snapshot.error_text
             delayed.append(time.perf_counter() - started)
     return [
