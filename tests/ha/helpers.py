@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
@@ -113,3 +115,17 @@ def masked(value: Any, keys: set[str]) -> Any:
     if isinstance(value, list | tuple):
         return [masked(item, keys) for item in value]
     return value
+
+
+async def start_user_flow(hass: HomeAssistant) -> str:
+    """Add a mailbox, choose "with a password" in the menu: the password form."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["password", "microsoft", "google"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "password"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "password"
+    assert result["errors"] == {}
+    return str(result["flow_id"])

@@ -9,7 +9,7 @@ from typing import Any
 from unittest.mock import AsyncMock
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.pop3_monitor.const import DOMAIN
 from custom_components.pop3_monitor.pop3probe import ErrorClass
 
+from .helpers import start_user_flow
 from .polls import MAILBOX_DATA, failed_poll, good_poll
 
 pytestmark = pytest.mark.usefixtures("mock_poll")
@@ -34,20 +35,6 @@ def polled_config(mock_poll: AsyncMock) -> Any:
 def user_input(**changes: Any) -> dict[str, Any]:
     """What a user types into the password form."""
     return {**MAILBOX_DATA, "verify_ssl": True, **changes}
-
-
-async def start_user_flow(hass: HomeAssistant) -> str:
-    """Add a mailbox, choose "with a password" in the menu: the password form."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["password", "microsoft", "google"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "password"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "password"
-    assert result["errors"] == {}
-    return str(result["flow_id"])
 
 
 async def test_user_flow_creates_an_entry_with_the_default_options(hass: HomeAssistant) -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -21,7 +21,7 @@ from tests.fixtures.dovecot import DovecotServer, DovecotUser
 from tests.fixtures.ports import free_port
 
 from .fake_servers import FakeServer, no_stls_server, silent_server
-from .helpers import unique_id
+from .helpers import start_user_flow, unique_id
 
 
 def user_input(dovecot: DovecotServer, user: DovecotUser, **changes: Any) -> dict[str, Any]:
@@ -35,20 +35,6 @@ def user_input(dovecot: DovecotServer, user: DovecotUser, **changes: Any) -> dic
         "verify_ssl": True,
         **changes,
     }
-
-
-async def start_user_flow(hass: HomeAssistant) -> str:
-    """Add a mailbox, choose "with a password" in the menu: the password form."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["password", "microsoft", "google"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "password"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "password"
-    assert result["errors"] == {}
-    return str(result["flow_id"])
 
 
 async def test_user_flow_creates_a_working_entry(
