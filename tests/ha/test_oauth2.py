@@ -201,6 +201,19 @@ def oauth_entry(
     return entry
 
 
+def signed_in_entry(
+    hass: HomeAssistant,
+    authority: OAuthAuthority,
+    dovecot: DovecotServer,
+    account: DovecotUser,
+    lifetime: int = 3600,
+) -> tuple[MockConfigEntry, str, str]:
+    """The entry a sign-in leaves, with fresh tokens whose access part lasts `lifetime` s."""
+    authority.access_lifetime = lifetime
+    access, refresh = authority.issue(account.username)
+    return oauth_entry(hass, dovecot, account, access, refresh, lifetime), access, refresh
+
+
 def messages_state(hass: HomeAssistant, account: DovecotUser) -> str:
     state = hass.states.get(f"sensor.{account.username}_127_0_0_1_messages")
     assert state is not None
@@ -331,9 +344,7 @@ async def test_access_token_is_refreshed_before_it_expires(
     endpoint first, keeps the rotated refresh token, and reads the mailbox with the new token
     (the old one is dead by then, so the mailbox reading proves it)."""
     await add_credentials(hass, Provider.MICROSOFT)
-    authority.access_lifetime = 600
-    access, refresh = authority.issue(account.username)
-    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 600)
+    entry, access, refresh = signed_in_entry(hass, authority, dovecot_oauth2, account, 600)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert messages_state(hass, account) == "0"
@@ -365,9 +376,7 @@ async def test_expired_grant_starts_reauth_without_a_login(
     """The grant is revoked while the access token still works; once it expires, the token
     endpoint refuses to renew it: reauth starts, and no login is tried with a dead token."""
     await add_credentials(hass, Provider.MICROSOFT)
-    authority.access_lifetime = 240
-    access, refresh = authority.issue(account.username)
-    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 240)
+    entry, _, _ = signed_in_entry(hass, authority, dovecot_oauth2, account, 240)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     logins = authority.requests["introspect"]
@@ -394,8 +403,7 @@ async def test_revoked_grant_reauth_by_signing_in_again(
     """The user revokes Home Assistant's access (or changes their password): the server refuses
     the next login, reauth asks to sign in again, and after that the mailbox reads again."""
     await add_credentials(hass, Provider.MICROSOFT)
-    access, refresh = authority.issue(account.username)
-    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 3600)
+    entry, access, refresh = signed_in_entry(hass, authority, dovecot_oauth2, account)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
@@ -431,9 +439,7 @@ async def test_a_token_endpoint_outage_is_not_a_reauth(
     renewing: the mailbox is unavailable for that poll, nobody is asked to sign in, and the next
     poll renews the token and reads the mailbox."""
     await add_credentials(hass, Provider.MICROSOFT)
-    authority.access_lifetime = 240
-    access, refresh = authority.issue(account.username)
-    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 240)
+    entry, access, _refresh = signed_in_entry(hass, authority, dovecot_oauth2, account, 240)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
@@ -462,8 +468,7 @@ async def test_missing_application_credentials_retry_setup(
     """An entry whose application credentials are gone (not added on this installation) is
     not set up, says why, and is retried; no login is tried."""
     assert await async_setup_component(hass, "application_credentials", {})
-    access, refresh = authority.issue(account.username)
-    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 3600)
+    entry, _, _ = signed_in_entry(hass, authority, dovecot_oauth2, account)
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert "application credentials" in str(entry.reason)
@@ -513,9 +518,7 @@ async def test_no_token_or_client_secret_in_diagnostics_logs_or_states(
     (at DEBUG) or entity state, through setup, a refresh and a refused refresh."""
     caplog.set_level(logging.DEBUG)
     await add_credentials(hass, Provider.MICROSOFT)
-    authority.access_lifetime = 300
-    access, refresh = authority.issue(account.username)
-    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 300)
+    entry, access, refresh = signed_in_entry(hass, authority, dovecot_oauth2, account, 300)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await next_poll(hass, freezer, INTERVAL)  # refreshed
@@ -547,8 +550,7 @@ async def test_a_signed_in_mailbox_cannot_be_moved(
     account: DovecotUser,
 ) -> None:
     await add_credentials(hass, Provider.MICROSOFT)
-    access, refresh = authority.issue(account.username)
-    entry = oauth_entry(hass, dovecot_oauth2, account, access, refresh, 3600)
+    entry, _, _ = signed_in_entry(hass, authority, dovecot_oauth2, account)
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_sign_in"
