@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 
 from .hints import ServerHints
 from .models import AuthMechanism, MessageInfo
-from .tracker import MessageTracker, TrackedMessage, TrackerState
+from .positions import TrackedMessage
+from .tracker import MessageTracker, TrackerState
 
 STATE_VERSION = 1
 
