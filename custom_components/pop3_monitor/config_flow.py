@@ -47,7 +47,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .certificates import CaCertificateError, normalized_ca_pem
+from .certificates import CaCertificateError, async_client_context, normalized_ca_pem
 from .compat import vol
 from .const import (
     CONF_AUTH_IMPLEMENTATION,
@@ -67,7 +67,7 @@ from .const import (
     VALIDATION_TIMEOUT_SECONDS,
     UnreadMode,
 )
-from .coordinator import Pop3ConfigEntry, build_ssl_context, mailbox_config
+from .coordinator import Pop3ConfigEntry, mailbox_config
 from .oauth import PRESETS, MailOAuth2Implementation, Provider
 from .pop3probe import ErrorClass, MessageTracker, PollSnapshot, TlsMode, poll_mailbox
 
@@ -171,7 +171,7 @@ async def _async_try_poll(
     """One real poll with a throwaway tracker; returns form errors (empty when it worked)."""
     config = mailbox_config(data, verify_tls=verify_tls, timeout=VALIDATION_TIMEOUT_SECONDS)
     try:
-        context = await hass.async_add_executor_job(build_ssl_context, verify_tls, ca_pem)
+        context = await async_client_context(hass, verify_tls, ca_pem)
         snapshot = await poll_mailbox(
             config, MessageTracker(), name=_title(data), ssl_context=context
         )

@@ -37,6 +37,7 @@ from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from .certificates import async_client_context
 from .const import (
     CONF_CA_CERT,
     CONF_INTERVAL,
@@ -65,7 +66,6 @@ from .pop3probe import (
     SecretSource,
     ServerHints,
     TlsMode,
-    build_client_context,
     hints_from_json,
     poll_mailbox,
     tracker_from_json,
@@ -100,15 +100,6 @@ def mailbox_config(
         allow_insecure_auth=tls_mode is TlsMode.PLAIN,
         timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
     )
-
-
-def build_ssl_context(verify_tls: bool, ca_pem: str | None = None) -> ssl.SSLContext:
-    """The TLS context for polls. Loading the trust store is file I/O: run this in an executor.
-
-    Verification uses the system's trust store (plus SSL_CERT_FILE/SSL_CERT_DIR, if set), or,
-    when the entry has a CA certificate, that CA alone (the core's one recipe).
-    """
-    return build_client_context(verify=verify_tls, ca_data=ca_pem)
 
 
 def new_message_event_data(entry: ConfigEntry, message: MessageInfo) -> dict[str, Any]:
@@ -167,10 +158,10 @@ class Pop3Coordinator(DataUpdateCoordinator[PollSnapshot]):
         self._unannounced: list[MessageInfo] = []  # found before the event entity listened
 
     async def _async_setup(self) -> None:
-        """Build the TLS context off the event loop; restore what the previous run knew, so
-        its mail is not announced again."""
-        self._ssl_context = await self.hass.async_add_executor_job(
-            build_ssl_context, self.mailbox.verify_tls, self.ca_pem
+        """Get the TLS context; restore what the previous run knew, so its mail is not announced
+        again."""
+        self._ssl_context = await async_client_context(
+            self.hass, self.mailbox.verify_tls, self.ca_pem
         )
         if CONF_TOKEN in self.config_entry.data:
             try:

@@ -91,7 +91,9 @@ def bench_cpu_per_poll(dovecot: DovecotServer, repeat: int = 200) -> Row:
     )
 
 
-def _instructions(server_file: Path, client: str, count: int) -> int:
+def instructions(
+    server_file: Path, client: str, count: int, env: dict[str, str] | None = None
+) -> int:
     """User-space instructions of a process running `count` polls (valgrind's callgrind):
     unlike CPU time, the count does not move with the load on the machine."""
     result = subprocess.run(
@@ -99,7 +101,7 @@ def _instructions(server_file: Path, client: str, count: int) -> int:
             "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
             sys.executable, "-m", "tests.bench.drive", str(server_file), client, str(count),
         ],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2], env=env,
     )  # fmt: skip
     match = re.search(r"Collected : (\d+)", result.stderr)
     assert match, result.stderr[-2000:]
@@ -119,7 +121,7 @@ def bench_instructions(dovecot: DovecotServer, count: int = 40) -> list[Row]:
         "ca": str(dovecot.ca_file),
     }))  # fmt: skip
     per_poll = {
-        client: (_instructions(server_file, client, count) - _instructions(server_file, client, 0))
+        client: (instructions(server_file, client, count) - instructions(server_file, client, 0))
         / count
         for client in ("ours", "poplib", "ours-steady", "poplib-steady")
     }

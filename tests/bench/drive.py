@@ -1,5 +1,9 @@
 """Runs N polls of one client against a server described in a JSON file; for instruction counts
-under valgrind (bench_instructions), where each client must be its own process."""
+under valgrind (bench_instructions), where each client must be its own process.
+
+It also drives an older revision's core (bench_versus puts it first on PYTHONPATH): before the
+server hints left the tracker, `poll_mailbox` took no `hints`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,15 @@ import poplib
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
-from pop3probe import MailboxConfig, MessageTracker, SecretSource, ServerHints, poll_mailbox
+import pop3probe
+from pop3probe import MailboxConfig, MessageTracker, SecretSource, poll_mailbox
+
+
+def _hints() -> dict[str, Any]:
+    hints = getattr(pop3probe, "ServerHints", None)
+    return {"hints": hints()} if hints else {}
 
 
 def main(server_file: str, client: str, count: int) -> None:
@@ -29,13 +40,13 @@ def main(server_file: str, client: str, count: int) -> None:
         steady = client == "ours-steady"
 
         async def polls() -> None:
-            tracker, hints = MessageTracker(), ServerHints()
+            tracker, hints = MessageTracker(), _hints()
             if steady:
-                await poll_mailbox(config, tracker, hints=hints, ssl_context=context)
+                await poll_mailbox(config, tracker, ssl_context=context, **hints)
             for _ in range(count):
                 if not steady:
-                    tracker, hints = MessageTracker(), ServerHints()
-                snapshot = await poll_mailbox(config, tracker, hints=hints, ssl_context=context)
+                    tracker, hints = MessageTracker(), _hints()
+                snapshot = await poll_mailbox(config, tracker, ssl_context=context, **hints)
                 assert snapshot.ok, snapshot.error_text
 
         asyncio.run(polls())

@@ -9,7 +9,14 @@ import sys
 
 import trustme
 
-from tests.bench import bench_core, bench_exporter, bench_matrix, bench_scale, bench_web
+from tests.bench import (
+    bench_core,
+    bench_exporter,
+    bench_matrix,
+    bench_scale,
+    bench_versus,
+    bench_web,
+)
 from tests.fixtures.dovecot import running_dovecot
 
 
@@ -27,6 +34,12 @@ def main() -> int:
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (default: all)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also run this tree's core against the core of git revision REV (CPU and "
+        "instructions per full and steady-state poll), e.g. before a redesign",
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     if unknown := only - set(SECTIONS):
@@ -34,6 +47,9 @@ def main() -> int:
     rows = []
     if "core" in only:
         rows += _core(args.quick)
+    if args.against:
+        with running_dovecot(trustme.CA()) as dovecot:
+            rows += bench_versus.bench_versus(dovecot, args.against, count=10 if args.quick else 40)
     if "matrix" in only:
         rows += bench_matrix.bench_matrix(repeat=10 if args.quick else 30)
     if "exporter" in only:

@@ -34,7 +34,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.pop3_monitor.const import DOMAIN
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
-from .helpers import entry_data, settled_connections, unique_id
+from .helpers import entry_data, settled_connections, unique_id, use_ha_trust_store
 from .polls import MAILBOX_DATA, good_poll
 
 REAL_SERVER_FIXTURES = frozenset(
@@ -163,13 +163,13 @@ def loopback_servers(socket_enabled: None, trust_test_ca: None) -> None:
 
 
 @pytest.fixture
-def trust_test_ca(test_ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Verify the real servers' certificates against the test CA, as a system CA store would.
-
-    OpenSSL reads SSL_CERT_FILE whenever a default context loads its trust store, so the
-    integration's normal code path (verification on, no CA option) sees the test CA as trusted.
-    """
-    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca_file))
+def trust_test_ca(test_ca_file: Path) -> Iterator[None]:
+    """Verify the real servers' certificates against the test CA, as a Home Assistant started
+    with REQUESTS_CA_BUNDLE naming it would: the integration's normal code path (verification
+    on, no pasted CA) uses HA's shared client context, which then trusts the test CA."""
+    use_ha_trust_store(test_ca_file)
+    yield
+    use_ha_trust_store(None)
 
 
 @pytest.fixture

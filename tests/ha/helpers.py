@@ -13,10 +13,21 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import ssl as ha_ssl
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.pop3_monitor.const import DOMAIN
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
+
+
+def use_ha_trust_store(ca_bundle: Path | None) -> None:
+    """Rebuild Home Assistant's shared client contexts from `ca_bundle` (None: certifi's
+    store), as HA builds them at start with REQUESTS_CA_BUNDLE set to that file or unset."""
+    if ca_bundle is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = str(ca_bundle)
+    ha_ssl._client_context.cache_clear()
 
 
 def entry_data(

@@ -20,13 +20,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.pop3_monitor.const import DOMAIN
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
-from .helpers import entity_id
+from .helpers import entity_id, use_ha_trust_store
 
 
 @pytest.fixture(autouse=True)
-def untrusted_system_store(trust_test_ca: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Undo the suite's SSL_CERT_FILE trust: only a pasted CA can verify the test Dovecot."""
-    monkeypatch.delenv("SSL_CERT_FILE")
+def untrusted_system_store(trust_test_ca: None) -> None:
+    """Undo the suite's trust in the test CA: only a pasted CA can verify the test Dovecot."""
+    use_ha_trust_store(None)
 
 
 def form(dovecot: DovecotServer, user: DovecotUser, ca_cert: str | None) -> dict[str, object]:

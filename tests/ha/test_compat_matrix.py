@@ -43,7 +43,7 @@ def _entry(hass: HomeAssistant, server: MailServer, mode: str, user: MailUser) -
         title=f"{server.name} {mode}",
         unique_id=unique_id(data),
         data=data,
-        # The test CA is trusted the way a system CA store would be (conftest: SSL_CERT_FILE).
+        # The test CA is trusted through HA's own trust store (conftest: REQUESTS_CA_BUNDLE).
         options={"interval": 5, "unread_mode": "all", "verify_ssl": True, "timeout": 20},
     )
     entry.add_to_hass(hass)

@@ -21,7 +21,7 @@ from tests.fixtures.dovecot import DovecotServer, DovecotUser
 from tests.fixtures.ports import free_port
 
 from .fake_servers import FakeServer, no_stls_server, silent_server
-from .helpers import start_user_flow, unique_id
+from .helpers import start_user_flow, unique_id, use_ha_trust_store
 
 
 def user_input(dovecot: DovecotServer, user: DovecotUser, **changes: Any) -> dict[str, Any]:
@@ -127,7 +127,7 @@ async def test_each_failure_shows_its_error_then_the_flow_recovers(
     form error, and correcting the form creates the entry."""
     broken, expected_errors, fixed = FAILURES[case]
     if case == "untrusted_certificate":
-        monkeypatch.delenv("SSL_CERT_FILE")  # the system store does not know the test CA
+        use_ha_trust_store(None)  # HA's trust store does not know the test CA
     if case == "timeout":
         monkeypatch.setattr(config_flow, "VALIDATION_TIMEOUT_SECONDS", 1.0)  # a short wait
     flow_id = await start_user_flow(hass)

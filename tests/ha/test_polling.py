@@ -19,11 +19,11 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
+from custom_components.pop3_monitor.certificates import async_client_context
 from custom_components.pop3_monitor.const import DOMAIN, EVENT_NEW_MESSAGE
-from custom_components.pop3_monitor.coordinator import build_ssl_context
 from tests.fixtures.dovecot import DovecotServer, DovecotUser
 
-from .helpers import entity_id, next_poll, settled_connections
+from .helpers import entity_id, next_poll, settled_connections, use_ha_trust_store
 
 INTERVAL = timedelta(minutes=5)
 
@@ -208,14 +208,13 @@ async def test_a_certificate_that_stops_verifying_still_shows_its_expiry(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The server's certificate no longer verifies (here: its CA is no longer trusted): the
     mailbox sensors go unavailable and connectivity says cert_invalid, but the certificate
     expiry, read without credentials, stays visible."""
-    monkeypatch.delenv("SSL_CERT_FILE")
+    use_ha_trust_store(None)
     coordinator = loaded_entry.runtime_data
-    coordinator._ssl_context = await hass.async_add_executor_job(build_ssl_context, True)
+    coordinator._ssl_context = await async_client_context(hass, True, None)
 
     await next_poll(hass, freezer, INTERVAL)
 
