@@ -108,18 +108,24 @@ def instructions(
     return int(match.group(1))
 
 
-def bench_instructions(dovecot: DovecotServer, count: int = 40) -> list[Row]:
-    """The same session as bench_cpu_per_poll, counted in instructions (start-up subtracted)."""
-    if shutil.which("valgrind") is None:
-        return []
+def drive_server_file(dovecot: DovecotServer, name: str) -> Path:
+    """A new user with five messages, described in a JSON file for `tests.bench.drive`."""
     user = dovecot.add_user()
     for number in range(5):
         dovecot.deliver(user, subject=f"message {number}")
-    server_file = dovecot.root / "bench-server.json"
+    server_file = dovecot.root / f"{name}.json"
     server_file.write_text(json.dumps({
         "port": dovecot.pop3s_port, "user": user.username, "password": user.password,
         "ca": str(dovecot.ca_file),
     }))  # fmt: skip
+    return server_file
+
+
+def bench_instructions(dovecot: DovecotServer, count: int = 40) -> list[Row]:
+    """The same session as bench_cpu_per_poll, counted in instructions (start-up subtracted)."""
+    if shutil.which("valgrind") is None:
+        return []
+    server_file = drive_server_file(dovecot, "bench-server")
     per_poll = {
         client: (instructions(server_file, client, count) - instructions(server_file, client, 0))
         / count

@@ -8,7 +8,6 @@ between the two cores so that the machine's load falls on both alike.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -20,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.bench.bench_core import instructions
+from tests.bench.bench_core import drive_server_file, instructions
 from tests.fixtures.dovecot import DovecotServer
 
 Row = tuple[str, str, str, str]
@@ -58,14 +57,7 @@ def _env(core: Path) -> dict[str, str]:
 def bench_versus(
     dovecot: DovecotServer, revision: str, count: int = 40, rounds: int = 5
 ) -> list[Row]:
-    user = dovecot.add_user()
-    for number in range(5):
-        dovecot.deliver(user, subject=f"message {number}")
-    server_file = dovecot.root / "bench-versus.json"
-    server_file.write_text(json.dumps({
-        "port": dovecot.pop3s_port, "user": user.username, "password": user.password,
-        "ca": str(dovecot.ca_file),
-    }))  # fmt: skip
+    server_file = drive_server_file(dovecot, "bench-versus")
     ours = ROOT / CORE_PARENT
     rows: list[Row] = []
     with core_of(revision) as theirs:
