@@ -27,6 +27,7 @@ _STUFFED_DOT = re.compile(rb"^\.", re.MULTILINE)  # RFC 1939: a line starting ".
 _COMPACT_AT = 64 * 1024
 _RECV_SIZE = 64 * 1024
 T = TypeVar("T")
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 class ReplyBuffer:
@@ -131,6 +132,16 @@ async def connect(host: str, port: int, source_address: str | None) -> socket.so
             raise
         return sock
     raise error or OSError(f"no address for {host}")
+
+
+def _ack_now(sock: socket.socket) -> None:
+    """Acknowledge what came in at once instead of after Linux's delayed-ACK timeout (40 ms).
+
+    A server that writes its replies to a batch one by one holds the second back until the
+    first is acknowledged (Nagle), and we have nothing to send that would carry the ACK.
+    """
+    if _QUICKACK is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -243,6 +254,8 @@ class Pop3Stream:
                 with contextlib.suppress(ssl.SSLWantReadError, BlockingIOError):
                     data = self._sock.recv(_RECV_SIZE)
             if data is None:
+                if not self._wrote:  # the rest of an answer, which the server may hold back
+                    _ack_now(self._sock)
                 data = await self._readable.wait(self._sock, receive=True)
             if data is None:
                 data = await self._until_done(self._sock.recv, _RECV_SIZE)
