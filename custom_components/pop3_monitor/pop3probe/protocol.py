@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import re
 import socket
 import ssl
@@ -97,12 +96,13 @@ class ReplyBuffer:
 
 def _literal_address(host: str, port: int) -> list[tuple[Any, ...]] | None:
     """An IP address needs no lookup: getaddrinfo would cost a trip to a worker thread."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-    return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+    return None
 
 
 async def connect(host: str, port: int, source_address: str | None) -> socket.socket:
