@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import socket
 import ssl
@@ -122,7 +123,12 @@ async def connect(host: str, port: int, source_address: str | None) -> socket.so
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if source_address:
                 sock.bind((source_address, 0))
-            await loop.sock_connect(sock, address)
+            try:
+                sock.connect(address)
+            except BlockingIOError:  # in progress: the outcome comes with writability
+                await _writable(loop, sock)
+                if code := sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    raise OSError(code, os.strerror(code)) from None
         except OSError as err:
             sock.close()
             error = err
