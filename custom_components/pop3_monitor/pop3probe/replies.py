@@ -114,8 +114,25 @@ class Capabilities:
 MAX_CAPABILITY_LINES = 100
 
 
+_PARSED_CAPABILITIES: dict[bytes, Capabilities] = {}
+MAX_PARSED_CAPABILITIES = 256
+
+
 def parse_capabilities(block: bytes) -> Capabilities:
-    """A CAPA listing -> Capabilities. Malformed lines are skipped, not fatal."""
+    """A CAPA listing -> Capabilities. Malformed lines are skipped, not fatal.
+
+    A server sends the same listing at every poll, so each distinct one (up to a bound) is
+    parsed once; the result is frozen and shared.
+    """
+    caps = _PARSED_CAPABILITIES.get(block)
+    if caps is None:
+        caps = _parse_capabilities(block)
+        if len(_PARSED_CAPABILITIES) < MAX_PARSED_CAPABILITIES and len(block) <= 2048:
+            _PARSED_CAPABILITIES[block] = caps
+    return caps
+
+
+def _parse_capabilities(block: bytes) -> Capabilities:
     tags: set[str] = set()
     sasl: set[str] = set()
     login_delay = None

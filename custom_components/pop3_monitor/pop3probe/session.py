@@ -20,7 +20,7 @@ from .errors import (
     DnsError,
     TlsHandshakeError,
 )
-from .protocol import Pop3Stream
+from .protocol import Pop3Stream, connect
 from .replies import MAX_STATUS_LINE, StatusLine, classify_error_reply, parse_status_line
 
 _LOGGER = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ async def open_session(
     if transcript is not None:
         transcript.add(f"-- connecting to {host}:{port}")
     try:
-        stream = await Pop3Stream.connect(host, port, source_address)
+        stream = Pop3Stream(await connect(host, port, source_address))
     except socket.gaierror as err:
         raise DnsError(f"cannot resolve {host}: {err.strerror}") from None
     except ConnectionRefusedError:
