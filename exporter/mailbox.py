@@ -41,7 +41,7 @@ class MailboxState:
     new_messages_total: int = 0
     next_poll_at: float | None = None  # wall clock
     polling: bool = False
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    ending: bool = False  # its timer ends after the running poll, if any
     task: asyncio.Task[None] | None = None
 
     @classmethod
