@@ -42,7 +42,8 @@ class MailboxState:
     next_poll_at: float | None = None  # wall clock
     polling: bool = False
     ending: bool = False  # its timer ends after the running poll, if any
-    task: asyncio.Task[None] | None = None
+    timer: asyncio.TimerHandle | None = None  # until its next poll is due
+    task: asyncio.Task[None] | None = None  # while a poll runs
 
     @classmethod
     def fresh(cls, settings: MailboxSettings, saved: SavedMailbox | None = None) -> MailboxState:
