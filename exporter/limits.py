@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from pop3probe import MailboxConfig
 
-Grant = Callable[[], None]
+# Called when the slots are taken for a waiter: True if it uses them, False if it no longer
+# wants them (a probe given up, a mailbox whose timer ended), and they pass on.
+Grant = Callable[[], bool]
 
 
 @dataclass(slots=True)
@@ -35,34 +37,36 @@ class ConnectionLimiter:
         self._max_total = max_total
         self._max_per_server = max_per_server
         self._total = 0  # sessions holding a global slot
-        self._waiting_total: deque[Grant] = deque()  # each holding its server's slot
+        self._waiting_total: deque[tuple[str, Grant]] = deque()  # each holding its server's slot
         self._servers: dict[str, _Server] = {}  # only servers with sessions or waiters
 
     def request(self, server_key: str, grant: Grant) -> None:
         """Call `grant()` once a slot of the server and a global one are taken for it (maybe
-        at once). Whoever is granted gives both back with `release(server_key)`."""
+        at once). If it takes them, it gives both back with `release(server_key)`."""
         server = self._servers.get(server_key)
         if server is None:
             server = self._servers[server_key] = _Server()
-        if server.busy < self._max_per_server:
-            server.busy += 1
-            self._request_total(grant)
-        else:
+        if server.busy >= self._max_per_server:
             server.waiting.append(grant)
+            return
+        server.busy += 1
+        if self._total < self._max_total:
+            self._total += 1
+            if not grant():
+                self.release(server_key)
+        else:
+            self._waiting_total.append((server_key, grant))
 
     def release(self, server_key: str) -> None:
-        """Give back a granted session's slots: each passes to the first in line for it."""
-        server = self._servers[server_key]
-        if server.waiting:
-            self._request_total(server.waiting.popleft())
-        else:
-            server.busy -= 1
-            if not server.busy:
-                del self._servers[server_key]
-        if self._waiting_total:
-            self._waiting_total.popleft()()
-        else:
-            self._total -= 1
+        """Give back a session's slots: each passes to the first in line that still wants it."""
+        self._pass_server_slot(server_key)
+        # A loop, not recursion: any number of waiters may have given up.
+        while self._waiting_total:
+            key, grant = self._waiting_total.popleft()
+            if grant():
+                return
+            self._pass_server_slot(key)
+        self._total -= 1
 
     @contextlib.asynccontextmanager
     async def slot(self, config: MailboxConfig) -> AsyncIterator[None]:
@@ -70,11 +74,11 @@ class ConnectionLimiter:
         key = config.server_key
         granted = asyncio.get_running_loop().create_future()
 
-        def grant() -> None:
+        def grant() -> bool:
             if granted.done():  # the caller was cancelled while it waited
-                self.release(key)
-            else:
-                granted.set_result(None)
+                return False
+            granted.set_result(None)
+            return True
 
         self.request(key, grant)
         try:
@@ -88,9 +92,13 @@ class ConnectionLimiter:
         finally:
             self.release(key)
 
-    def _request_total(self, grant: Grant) -> None:
-        if self._total < self._max_total:
-            self._total += 1
-            grant()
+    def _pass_server_slot(self, server_key: str) -> None:
+        # To the first waiting for this server, who then waits for a global slot (the caller
+        # passes one on next); none waiting: the slot is free.
+        server = self._servers[server_key]
+        if server.waiting:
+            self._waiting_total.append((server_key, server.waiting.popleft()))
         else:
-            self._waiting_total.append(grant)
+            server.busy -= 1
+            if not server.busy:
+                del self._servers[server_key]

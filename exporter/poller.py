@@ -80,16 +80,19 @@ class Poller:
             state.settings.config.server_key, functools.partial(self._start, state, then, limiter)
         )
 
-    def _start(self, state: MailboxState, then: AfterPoll, limiter: ConnectionLimiter) -> None:
+    def _start(self, state: MailboxState, then: AfterPoll, limiter: ConnectionLimiter) -> bool:
+        if state.ending:  # its timer ended while it waited: the slots pass on
+            return False
         task = asyncio.create_task(
             self._scheduled(state, then), name=f"pop3-exporter poll {state.name}"
         )
         # A done callback, so the slots go back even if the task is cancelled before it runs.
         task.add_done_callback(functools.partial(_finished, state, limiter))
         state.task = task
+        return True
 
     async def _scheduled(self, state: MailboxState, then: AfterPoll) -> None:
-        if state.ending:
+        if state.ending:  # ended between the grant and the task's start
             return
         settings = state.settings
         state.polling = True

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pop3_exporter.config import build_config
+from pop3_exporter.limits import ConnectionLimiter
 from pop3_exporter.scheduler import Scheduler
 from pop3probe import ErrorClass, MailboxConfig, MessageTracker, PollSnapshot
 
@@ -202,3 +203,18 @@ async def test_a_probe_given_up_while_it_waits_leaves_no_slot_taken() -> None:
     await wait_until(lambda: scheduler.states()[0].polls_total["ok"] >= 2)  # polling goes on
     assert polls.peak["h:995"] == 1
     await scheduler.stop()
+
+
+def test_a_freed_slot_passes_over_any_number_of_waiters_that_gave_up() -> None:
+    limiter = ConnectionLimiter(max_total=1, max_per_server=1)
+    granted: list[str] = []
+    limiter.request("a", lambda: granted.append("first") is None)
+    for _ in range(5000):  # e.g. probes whose scrapers hung up while they waited
+        limiter.request("a", lambda: False)
+    limiter.request("b", lambda: granted.append("other server") is None)
+    limiter.request("a", lambda: granted.append("last") is None)
+    assert granted == ["first"]
+    limiter.release("a")
+    assert granted == ["first", "other server"]  # it waited for the global slot first
+    limiter.release("b")
+    assert granted == ["first", "other server", "last"]
