@@ -106,10 +106,11 @@ class ScrapeCollector(Collector):
 
 @dataclass(frozen=True, slots=True)
 class _Block:
-    """One mailbox's sample lines, one string per family, and the state they were made from."""
+    """One mailbox's sample lines, UTF-8 encoded, one bytes object per family, and the state
+    they were made from."""
 
     view: FrozenView
-    lines: tuple[str, ...]
+    lines: tuple[bytes, ...]
 
     def matches(self, view: FrozenView) -> bool:
         # Snapshots are immutable: the same object means the same lines.
@@ -127,7 +128,7 @@ class _Block:
         lines: dict[FamilySpec, list[str]] = {spec: [] for spec in ALL_FAMILIES}
         for spec, labels, value in itertools.chain(snapshot_samples(view), counted_samples(view)):
             lines[spec].append(sample_line(spec, labels, value, escapes))
-        return cls(view, tuple("".join(family) for family in lines.values()))
+        return cls(view, tuple("".join(family).encode("utf-8") for family in lines.values()))
 
 
 class MailboxExposition:
@@ -140,7 +141,7 @@ class MailboxExposition:
 
     def __init__(self) -> None:
         self._blocks: dict[str, _Block] = {}
-        self._headers: dict[Hashable, tuple[str, ...]] = {}  # by encoder_key
+        self._headers: dict[Hashable, tuple[bytes, ...]] = {}  # by encoder_key
 
     def render(
         self, own: CollectorRegistry, views: Sequence[FrozenView], encoder: Encoder
@@ -152,17 +153,18 @@ class MailboxExposition:
             return encoder(registry)
         headers = self._family_headers(encoder, openmetrics)
         blocks = self._blocks_for(views)
-        own_text = encoder(own).decode("utf-8")
+        own_text = encoder(own)
+        # One join of every piece, straight into the body: the body is the only full copy of
+        # the text a scrape makes (a join per family, then of the families, then an encode
+        # made three, and on a heap that rarely hands memory back those peaks stay).
         parts = [own_text.removesuffix(EOF) if openmetrics else own_text]
         families = len(ALL_FAMILIES) if views else len(SNAPSHOT_FAMILIES)
-        columns = list(zip(*(b.lines for b in blocks), strict=True)) if views else []
         for index in range(families):
             parts.append(headers[index])
-            if columns:
-                parts.append("".join(columns[index]))
+            parts.extend(b.lines[index] for b in blocks)
         if openmetrics:
             parts.append(EOF)
-        return "".join(parts).encode("utf-8")
+        return b"".join(parts)
 
     def _blocks_for(self, views: Sequence[FrozenView]) -> list[_Block]:
         previous, blocks = self._blocks, {}
@@ -175,7 +177,7 @@ class MailboxExposition:
         self._blocks = blocks
         return list(blocks.values())
 
-    def _family_headers(self, encoder: Encoder, openmetrics: bool) -> tuple[str, ...]:
+    def _family_headers(self, encoder: Encoder, openmetrics: bool) -> tuple[bytes, ...]:
         key = encoder_key(encoder)
         headers = self._headers.get(key)
         if headers is None:

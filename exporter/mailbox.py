@@ -41,8 +41,9 @@ class MailboxState:
     new_messages_total: int = 0
     next_poll_at: float | None = None  # wall clock
     polling: bool = False
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
+    ending: bool = False  # its timer ends after the running poll, if any
+    timer: asyncio.TimerHandle | None = None  # until its next poll is due
+    task: asyncio.Task[None] | None = None  # while a poll runs
 
     @classmethod
     def fresh(cls, settings: MailboxSettings, saved: SavedMailbox | None = None) -> MailboxState:

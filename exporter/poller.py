@@ -1,16 +1,16 @@
-"""Opening POP3 sessions for the exporter, within its limits: scheduled polls, which move a
-mailbox's state on, and live probes, which leave it as it was.
+"""Opening POP3 sessions for the exporter, within its limits (`limits`): scheduled polls, which
+move a mailbox's state on, and live probes, which leave it as it was.
 
-A POP3 session locks the maildrop and servers count logins per user and address (Dovecot
-refuses the 11th), so every session, scheduled or live, first takes a slot of its server (taken
-first) and one of the global limit.
+A scheduled poll waits for its slots as a queued callback and gets a task of its own only once
+it holds them: a mailbox between polls costs no task.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -25,8 +25,13 @@ from pop3probe import (
 )
 
 from .config import ExporterConfig, MailboxSettings
+from .limits import ConnectionLimiter
 from .mailbox import MailboxState
 from .state_store import StateStore
+
+_LOGGER = logging.getLogger(__name__)
+
+AfterPoll = Callable[[MailboxState, PollSnapshot], None]
 
 
 class PollFunction(Protocol):
@@ -41,25 +46,6 @@ class PollFunction(Protocol):
         name: str,
         transcript: Transcript | None,
     ) -> Awaitable[PollSnapshot]: ...
-
-
-class ConnectionLimiter:
-    """A global limit and one per server (`MailboxConfig.server_key`) on concurrent sessions."""
-
-    def __init__(self, max_total: int, max_per_server: int) -> None:
-        self._total = asyncio.Semaphore(max_total)
-        self._max_per_server = max_per_server
-        self._servers: dict[str, asyncio.Semaphore] = {}
-
-    @contextlib.asynccontextmanager
-    async def slot(self, config: MailboxConfig) -> AsyncIterator[None]:
-        server = self._servers.setdefault(
-            config.server_key, asyncio.Semaphore(self._max_per_server)
-        )
-        # The server's slot first: waiting for a busy server must not hold a global slot that
-        # a mailbox on another server could use.
-        async with server, self._total:
-            yield
 
 
 def _limiter_for(config: ExporterConfig) -> ConnectionLimiter:
@@ -85,27 +71,47 @@ class Poller:
         """Take the limits of a new configuration (sessions already open keep their slots)."""
         self._limiter = _limiter_for(config)
 
-    async def scheduled(self, state: MailboxState) -> PollSnapshot:
-        """Poll a mailbox with its own tracker and record the result in its state."""
+    def scheduled(self, state: MailboxState, then: AfterPoll) -> None:
+        """Poll a mailbox with its own tracker once the limits let it, in a task of its own;
+        record the result in its state, then call `then(state, snapshot)`. Nothing happens if
+        the mailbox's timer has ended (`state.ending`) by the time it gets its slots."""
+        limiter = self._limiter  # a reload may replace it; the slots go back where they came from
+        limiter.request(
+            state.settings.config.server_key, functools.partial(self._start, state, then, limiter)
+        )
+
+    def _start(self, state: MailboxState, then: AfterPoll, limiter: ConnectionLimiter) -> bool:
+        if state.ending:  # its timer ended while it waited: the slots pass on
+            return False
+        task = asyncio.create_task(
+            self._scheduled(state, then), name=f"pop3-exporter poll {state.name}"
+        )
+        # A done callback, so the slots go back even if the task is cancelled before it runs.
+        task.add_done_callback(functools.partial(_finished, state, limiter))
+        state.task = task
+        return True
+
+    async def _scheduled(self, state: MailboxState, then: AfterPoll) -> None:
+        if state.ending:  # ended between the grant and the task's start
+            return
         settings = state.settings
-        async with self._limiter.slot(settings.config):
-            state.polling = True
-            try:
-                snapshot = await self._poll(
-                    settings.config,
-                    state.tracker,
-                    hints=state.hints,
-                    name=settings.name,
-                    transcript=None,
-                )
-            finally:
-                state.polling = False
-                self._store.changed(state.name)  # even a cancelled poll may have committed
+        state.polling = True
+        try:
+            snapshot = await self._poll(
+                settings.config,
+                state.tracker,
+                hints=state.hints,
+                name=settings.name,
+                transcript=None,
+            )
+        finally:
+            state.polling = False
+            self._store.changed(state.name)  # even a cancelled poll may have committed
         state.record(snapshot)
         self._store.changed(state.name)
         if self._on_poll is not None:
             self._on_poll(snapshot)
-        return snapshot
+        then(state, snapshot)
 
     async def live(
         self,
@@ -130,3 +136,10 @@ class Poller:
             return await self._poll(
                 config, tracker, hints=hints, name=settings.name, transcript=transcript
             )
+
+
+def _finished(state: MailboxState, limiter: ConnectionLimiter, task: asyncio.Task[None]) -> None:
+    state.task = None
+    limiter.release(state.settings.config.server_key)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        _LOGGER.error("scheduled poll of %s failed", state.name, exc_info=error)

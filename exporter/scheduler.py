@@ -1,10 +1,11 @@
 """Polls every mailbox on its own timer; scrapes only read what the last poll found.
 
 Why own timers: a POP3 login locks the maildrop and servers rate-limit logins, so polling on each
-scrape would lock the owner out and risk a ban. Each mailbox has its own task, so one slow or
-failing mailbox never delays another; the poller's limits bound the sessions we open, and the
-core's Backoff spaces retries and honours LOGIN-DELAY. What a mailbox's timer leaves behind when
-it ends is the state store's (`state_store`); what a reload changes is planned in `reload`.
+scrape would lock the owner out and risk a ban. Each mailbox has its own timer and each poll its
+own task, so one slow or failing mailbox never delays another; the poller's limits bound the
+sessions we open, and the core's Backoff spaces retries and honours LOGIN-DELAY. What a
+mailbox's timer leaves behind when it ends is the state store's (`state_store`); what a reload
+changes is planned in `reload`.
 """
 
 from __future__ import annotations
@@ -110,37 +111,35 @@ class Scheduler:
         state = MailboxState.fresh(settings, self._store.saved(settings.name))
         self._states[settings.name] = state
         self._store.changed(settings.name)
-        state.task = asyncio.create_task(
-            self._run(state), name=f"pop3-exporter poll {settings.name}"
-        )
+        self._wait(state, random.uniform(0, min(settings.interval, self._start_spread)))
+
+    def _wait(self, state: MailboxState, delay: float) -> None:
+        # A timer handle, and a task only while a poll runs (see `Poller.scheduled`): at a
+        # thousand mailboxes a sleeping task per mailbox was a good part of the memory.
+        state.next_poll_at = time.time() + delay
+        state.timer = asyncio.get_running_loop().call_later(delay, self._due, state)
+
+    def _due(self, state: MailboxState) -> None:
+        state.timer = None
+        self._poller.scheduled(state, self._polled)
+
+    def _polled(self, state: MailboxState, snapshot: PollSnapshot) -> None:
+        if not state.ending:
+            delay = state.backoff.next_delay(snapshot)  # includes the LOGIN-DELAY floor
+            self._wait(state, delay * random.uniform(1.0, 1.0 + RESCHEDULE_JITTER))
 
     async def _end(self, states: list[MailboxState], grace: float = SHUTDOWN_GRACE) -> None:
-        tasks = [s.task for s in states if s.task is not None]
+        """End the timers of `states`; a queued poll is dropped when its turn comes, a running
+        one gets `grace` to finish (with QUIT) before it is cancelled."""
         for state in states:
-            state.stop.set()
+            state.ending = True
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
+        tasks = [s.task for s in states if s.task is not None]
         if not tasks:
             return
         _done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _run(self, state: MailboxState) -> None:
-        delay = random.uniform(0, min(state.settings.interval, self._start_spread))
-        while True:
-            state.next_poll_at = time.time() + delay
-            if await self._wait_or_stop(state, delay):
-                return
-            snapshot = await self._poller.scheduled(state)
-            delay = state.backoff.next_delay(snapshot)  # includes the LOGIN-DELAY floor
-            delay *= random.uniform(1.0, 1.0 + RESCHEDULE_JITTER)
-
-    async def _wait_or_stop(self, state: MailboxState, delay: float) -> bool:
-        # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, and at a
-        # thousand mailboxes those waiting tasks were a good part of the memory per mailbox.
-        try:
-            async with asyncio.timeout(delay):
-                await state.stop.wait()
-        except TimeoutError:
-            return False
-        return True

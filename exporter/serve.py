@@ -11,6 +11,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+from .allocator import keep_mmap_threshold
 from .runtime import Exporter
 from .web import WebServer, start_site
 
@@ -34,6 +35,8 @@ async def serve(
     exporter: Exporter, listen_address: str, banner: Callable[[str], str] | None = None
 ) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration."""
+    if keep_mmap_threshold():
+        _LOGGER.debug("large buffers are returned to the system when freed (mmap threshold)")
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     reloads: set[asyncio.Task[object]] = set()

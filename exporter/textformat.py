@@ -19,7 +19,7 @@ from .families import ALL_FAMILIES, FamilySpec, FixedFamilies
 
 Encoder = Callable[[CollectorRegistry], bytes]
 
-EOF = "# EOF\n"  # OpenMetrics' last line; written once, after the last family
+EOF = b"# EOF\n"  # OpenMetrics' last line; written once, after the last family
 
 # prometheus_client's value formatting (Go's), declared here since the library has no hints.
 _float_to_go_string: Callable[[float], str] = floatToGoString
@@ -86,12 +86,12 @@ def encoder_key(encoder: Encoder) -> Hashable:
     return encoder
 
 
-def family_headers(encoder: Encoder, openmetrics: bool) -> tuple[str, ...]:
+def family_headers(encoder: Encoder, openmetrics: bool) -> tuple[bytes, ...]:
     """`# HELP`/`# TYPE` lines of each of `ALL_FAMILIES`, written by the encoder itself."""
     headers = []
     for spec in ALL_FAMILIES:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(FixedFamilies([spec.family()]))
-        text = encoder(registry).decode("utf-8")
+        text = encoder(registry)
         headers.append(text.removesuffix(EOF) if openmetrics else text)
     return tuple(headers)

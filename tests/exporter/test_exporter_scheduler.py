@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pop3_exporter.config import build_config
+from pop3_exporter.limits import ConnectionLimiter
 from pop3_exporter.scheduler import Scheduler
 from pop3probe import ErrorClass, MailboxConfig, MessageTracker, PollSnapshot
 
@@ -119,7 +120,9 @@ async def test_stop_lets_a_running_poll_finish_and_cancels_only_what_overstays()
     await wait_until(lambda: polls.running["h:995"] == 2)
     await scheduler.stop(grace=1.0)
     assert polls.finished == ["short"]  # finished (with its QUIT), not cut off
-    assert all(s.task is not None and s.task.done() for s in scheduler.states())
+    assert polls.running["h:995"] == 0  # the long one was cancelled: no session left open
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # no poll left running or queued
+    assert all(s.timer is None for s in scheduler.states())  # and none to come
 
 
 def next_wait(scheduler: Scheduler, name: str) -> float:
@@ -182,3 +185,36 @@ async def test_a_probe_waits_for_the_per_server_limit_and_is_not_a_scheduled_pol
     assert polls.peak["h:995"] == 1  # the probe queued behind the scheduled poll
     assert state.polls_total["ok"] == 1  # probes are not counted as scheduled polls
     await scheduler.stop()
+
+
+async def test_a_probe_given_up_while_it_waits_leaves_no_slot_taken() -> None:
+    polls = FakePolls(delays={"box": 0.3})
+    cfg = config({"name": "box"}, max_connections_per_server=1)
+    scheduler = Scheduler(cfg, poll=polls, start_spread=0)
+    await scheduler.start()
+    await wait_until(lambda: polls.running["h:995"] == 1)  # the scheduled poll holds the slot
+    waiting = asyncio.create_task(
+        scheduler.probe(cfg.mailboxes[0], time_limit=None, transcript=None)
+    )
+    await asyncio.sleep(0.05)
+    waiting.cancel()  # a scraper that hung up while its probe waited for the server's slot
+    probe = await scheduler.probe(cfg.mailboxes[0], time_limit=None, transcript=None)
+    assert probe.ok
+    await wait_until(lambda: scheduler.states()[0].polls_total["ok"] >= 2)  # polling goes on
+    assert polls.peak["h:995"] == 1
+    await scheduler.stop()
+
+
+def test_a_freed_slot_passes_over_any_number_of_waiters_that_gave_up() -> None:
+    limiter = ConnectionLimiter(max_total=1, max_per_server=1)
+    granted: list[str] = []
+    limiter.request("a", lambda: granted.append("first") is None)
+    for _ in range(5000):  # e.g. probes whose scrapers hung up while they waited
+        limiter.request("a", lambda: False)
+    limiter.request("b", lambda: granted.append("other server") is None)
+    limiter.request("a", lambda: granted.append("last") is None)
+    assert granted == ["first"]
+    limiter.release("a")
+    assert granted == ["first", "other server"]  # it waited for the global slot first
+    limiter.release("b")
+    assert granted == ["first", "other server", "last"]

@@ -181,6 +181,11 @@ class Phase(StrEnum):
     QUIT = "quit"
     DONE = "done"  # not timed: the poll is over
 
+    def __str__(self) -> str:
+        # The member's own value, not a copy (str() of a str subclass builds a new string):
+        # every snapshot keeps these as its `phase_durations` keys.
+        return self._value_
+
 
 PHASES = tuple(phase.value for phase in Phase if phase is not Phase.DONE)
 
