@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pop3_exporter.config import build_config
+from pop3_exporter.config import ExporterConfig, build_config
 from pop3_exporter.limits import ConnectionLimiter
 from pop3_exporter.scheduler import Scheduler
 from pop3probe import ErrorClass, MailboxConfig, MessageTracker, PollSnapshot
@@ -173,12 +173,18 @@ async def test_reload_keeps_unchanged_mailboxes_and_their_state() -> None:
     await scheduler.stop()
 
 
-async def test_a_probe_waits_for_the_per_server_limit_and_is_not_a_scheduled_poll() -> None:
+async def one_server_slot_taken() -> tuple[FakePolls, ExporterConfig, Scheduler]:
+    """One mailbox, one session per server, and its scheduled poll (0.3 s) holding that slot."""
     polls = FakePolls(delays={"box": 0.3})
     cfg = config({"name": "box"}, max_connections_per_server=1)
     scheduler = Scheduler(cfg, poll=polls, start_spread=0)
     await scheduler.start()
-    await wait_until(lambda: polls.running["h:995"] == 1)  # the scheduled poll holds the slot
+    await wait_until(lambda: polls.running["h:995"] == 1)
+    return polls, cfg, scheduler
+
+
+async def test_a_probe_waits_for_the_per_server_limit_and_is_not_a_scheduled_poll() -> None:
+    polls, cfg, scheduler = await one_server_slot_taken()
     state = scheduler.states()[0]
     probe = await scheduler.probe(cfg.mailboxes[0], time_limit=None, transcript=None)
     assert probe.ok
@@ -188,11 +194,7 @@ async def test_a_probe_waits_for_the_per_server_limit_and_is_not_a_scheduled_pol
 
 
 async def test_a_probe_given_up_while_it_waits_leaves_no_slot_taken() -> None:
-    polls = FakePolls(delays={"box": 0.3})
-    cfg = config({"name": "box"}, max_connections_per_server=1)
-    scheduler = Scheduler(cfg, poll=polls, start_spread=0)
-    await scheduler.start()
-    await wait_until(lambda: polls.running["h:995"] == 1)  # the scheduled poll holds the slot
+    polls, cfg, scheduler = await one_server_slot_taken()
     waiting = asyncio.create_task(
         scheduler.probe(cfg.mailboxes[0], time_limit=None, transcript=None)
     )
