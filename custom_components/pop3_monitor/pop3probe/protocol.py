@@ -207,8 +207,13 @@ class _ReadWatch:
         if self._receive_from is not None:
             try:
                 data = self._receive_from.recv(_RECV_SIZE)
-            except (ssl.SSLWantReadError, BlockingIOError):
-                return  # half a TLS record, or the readiness was used up already
+            except ssl.SSLWantReadError:
+                # Half a TLS record, or a record without data (a session ticket): the rest
+                # may wait for our ACK.
+                _ack_now(self._receive_from)
+                return
+            except BlockingIOError:
+                return  # the readiness was used up already
             except ssl.SSLWantWriteError:
                 pass  # TLS must write first: the waiter receives the slow way
             except (ssl.SSLError, OSError) as err:
@@ -247,6 +252,7 @@ class Pop3Stream:
             try:
                 return operation(*args)
             except ssl.SSLWantReadError:
+                _ack_now(self._sock)
                 await self._readable.wait(self._sock, receive=False)
             except (ssl.SSLWantWriteError, BlockingIOError):
                 await _writable(self._loop, self._sock)
