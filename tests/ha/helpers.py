@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -140,3 +140,21 @@ async def start_user_flow(hass: HomeAssistant) -> str:
     assert result["step_id"] == "password"
     assert result["errors"] == {}
     return str(result["flow_id"])
+
+
+async def reauth_refusing_a_wrong_password(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """Set up `entry`, whose password the server refuses: setup fails into a reauth flow, which
+    refuses a wrong password too. Returns the flow's id, waiting for the right password."""
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+    assert flow["step_id"] == "reauth_confirm"
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {"password": "still-wrong"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    return str(flow["flow_id"])

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.pop3_monitor.const import DOMAIN
 from custom_components.pop3_monitor.pop3probe import ErrorClass
 
-from .helpers import start_user_flow
+from .helpers import reauth_refusing_a_wrong_password, start_user_flow
 from .polls import MAILBOX_DATA, failed_poll, good_poll
 
 pytestmark = pytest.mark.usefixtures("mock_poll")
@@ -248,22 +248,11 @@ async def test_reauth_with_the_new_password(
     the right one is stored and the mailbox is polled again."""
     mock_config_entry.add_to_hass(hass)
     mock_poll.return_value = failed_poll(ErrorClass.AUTH_FAILED)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
-    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    assert flow["context"]["source"] == "reauth"
-    assert flow["step_id"] == "reauth_confirm"
-
-    result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], {"password": "still-wrong"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "invalid_auth"}
+    flow_id = await reauth_refusing_a_wrong_password(hass, mock_config_entry)
 
     mock_poll.return_value = good_poll()
     result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], {"password": "the-new-password"}
+        flow_id, {"password": "the-new-password"}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT

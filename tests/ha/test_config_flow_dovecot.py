@@ -21,7 +21,12 @@ from tests.fixtures.dovecot import DovecotServer, DovecotUser
 from tests.fixtures.ports import free_port
 
 from .fake_servers import FakeServer, no_stls_server, silent_server
-from .helpers import start_user_flow, unique_id, use_ha_trust_store
+from .helpers import (
+    reauth_refusing_a_wrong_password,
+    start_user_flow,
+    unique_id,
+    use_ha_trust_store,
+)
 
 
 def user_input(dovecot: DovecotServer, user: DovecotUser, **changes: Any) -> dict[str, Any]:
@@ -173,22 +178,9 @@ async def test_reauth_with_the_new_password(
         options={"verify_ssl": True},
     )
     entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_ERROR
-    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    assert flow["context"]["source"] == "reauth"
-    assert flow["step_id"] == "reauth_confirm"
+    flow_id = await reauth_refusing_a_wrong_password(hass, entry)
 
-    result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], {"password": "still-wrong"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "invalid_auth"}
-
-    result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], {"password": mailbox.password}
-    )
+    result = await hass.config_entries.flow.async_configure(flow_id, {"password": mailbox.password})
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
